@@ -1,0 +1,1 @@
+"""One completion from request to answer: rules, prompt, generation, post-processing."""

@@ -1,0 +1,157 @@
+"""The completion engine: one request in, zero or one suggestion out.
+
+It knows nothing of JSON-RPC: the language server, `tactful complete` and the benchmarks
+all drive this same object. It is not thread-safe for `complete` (the model back end owns
+one llama.cpp context); call it from one worker thread. `accept` may be called from any.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from completion import rules
+from completion.postprocess import Surroundings, postprocess
+from completion.prompt import PromptBudget, build_prompt
+from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
+from completion.stops import BlockStop, LineStop
+from models.backend import GenerationParams, ModelBackend, StopRule
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    max_tokens: int = 64
+    max_lines: int = 8
+    prefix_tokens: int = 1024
+    suffix_tokens: int = 256
+    time_budget_ms: int = 3000
+
+
+class UnknownSuggestionError(KeyError):
+    """An accept for a suggestion this engine never made (or forgot long ago)."""
+
+
+class CompletionEngine:
+    REMEMBERED = 256  # suggestions kept for accept and typing-through
+
+    def __init__(self, backend: ModelBackend, settings: EngineSettings | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or EngineSettings()
+        self._issued: OrderedDict[str, Suggestion] = OrderedDict()
+        self._accepted: set[str] = set()
+        self._lock = threading.Lock()
+
+    def complete(
+        self, request: CompletionRequest, cancel: threading.Event | None = None
+    ) -> CompletionResult:
+        started = time.perf_counter()
+        result = self._complete(request, cancel)
+        result.timings.total_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _complete(
+        self, request: CompletionRequest, cancel: threading.Event | None
+    ) -> CompletionResult:
+        reason = rules.skip_reason(request)
+        if reason:
+            return CompletionResult(reason=reason)
+        if cancel is not None and cancel.is_set():
+            return CompletionResult(reason="cancelled")
+
+        backend = self.backend
+        s = self.settings
+        prompt = build_prompt(
+            prefix=request.prefix,
+            suffix=request.suffix,
+            path=request.path,
+            language=request.language,
+            fim=backend.fim,
+            budget=PromptBudget(s.prefix_tokens, s.suffix_tokens),
+            count=backend.count_tokens,
+        )
+        line_before = rules.line_before_cursor(request)
+        line_after = rules.line_after_cursor(request)
+        stop: StopRule
+        if rules.is_mid_line(request):
+            stop = LineStop()
+        else:
+            stop = BlockStop(line_before, _first_nonblank_line(request.suffix), s.max_lines)
+        generation = backend.generate(
+            prompt,
+            stop,
+            GenerationParams(
+                max_tokens=s.max_tokens,
+                cancel=cancel,
+                deadline=time.monotonic() + s.time_budget_ms / 1000,
+            ),
+        )
+        result = CompletionResult(
+            timings=Timings(prompt_ms=generation.prompt_ms, decode_ms=generation.decode_ms),
+            generated_tokens=generation.tokens,
+            prompt_tokens=generation.prompt_tokens,
+            reused_tokens=generation.reused_tokens,
+            mean_logprob=generation.mean_logprob,
+            raw_text=generation.text,
+        )
+        if generation.stopped_by == "cancelled":
+            result.reason = "cancelled"
+            return result
+        text = postprocess(
+            generation.text,
+            Surroundings(
+                line_before=line_before,
+                line_after=line_after,
+                suffix=request.suffix,
+                previous_line=_previous_nonblank_line(request.prefix),
+            ),
+        )
+        if text is None:
+            result.reason = "empty_after_postprocess"
+            return result
+        suggestion = Suggestion(
+            id=uuid.uuid4().hex,
+            text=text,
+            offset=request.offset,
+            document_id=request.document_id,
+        )
+        self._remember(suggestion)
+        result.suggestions.append(suggestion)
+        result.reason = "shown"
+        return result
+
+    def accept(self, suggestion_id: str) -> Suggestion:
+        with self._lock:
+            suggestion = self._issued.get(suggestion_id)
+            if suggestion is None:
+                raise UnknownSuggestionError(suggestion_id)
+            self._accepted.add(suggestion_id)
+            return suggestion
+
+    def was_accepted(self, suggestion_id: str) -> bool:
+        with self._lock:
+            return suggestion_id in self._accepted
+
+    def _remember(self, suggestion: Suggestion) -> None:
+        with self._lock:
+            self._issued[suggestion.id] = suggestion
+            while len(self._issued) > self.REMEMBERED:
+                old, _ = self._issued.popitem(last=False)
+                self._accepted.discard(old)
+
+
+def _first_nonblank_line(text: str) -> str:
+    for line in text.split("\n"):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _previous_nonblank_line(prefix: str) -> str:
+    lines = prefix.split("\n")[:-1]  # drop the cursor's own line
+    for line in reversed(lines):
+        if line.strip():
+            return line
+    return ""

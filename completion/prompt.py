@@ -1,0 +1,81 @@
+"""The prompt: the model's FIM template where it has one, prefix-only otherwise.
+
+Stable parts come first (the file header, then the prefix window whose start moves only
+in coarse steps), so llama.cpp can reuse its KV cache from one keystroke to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from models.backend import Prompt
+from models.fim import FimTemplate
+
+# The prefix window starts on a grid of this many characters (then at the next line
+# start), so typing does not move it: the cached tokens stay valid.
+WINDOW_GRID = 512
+# A rough upper bound of characters per token, to cut text before counting its tokens.
+CHARS_PER_TOKEN = 4
+
+LINE_COMMENT = {
+    "python": "#", "ruby": "#", "shellscript": "#", "bash": "#", "sh": "#", "perl": "#",
+    "r": "#", "yaml": "#", "toml": "#", "dockerfile": "#", "makefile": "#",
+    "lua": "--", "sql": "--", "haskell": "--",
+}
+
+
+def comment_prefix(language: str) -> str:
+    return LINE_COMMENT.get(language, "//")
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    prefix_tokens: int = 1024
+    suffix_tokens: int = 256
+
+
+def prefix_window(prefix: str, max_tokens: int, count: Callable[[str], int]) -> str:
+    """The end of `prefix` that fits `max_tokens`, starting at a line start on a coarse grid."""
+    max_chars = max_tokens * CHARS_PER_TOKEN
+    while True:
+        start = max(0, len(prefix) - max_chars)
+        if start:
+            start = -(-start // WINDOW_GRID) * WINDOW_GRID  # round up to the grid
+            newline = prefix.find("\n", start)
+            start = newline + 1 if 0 <= newline < len(prefix) else start
+        window = prefix[start:]
+        if count(window) <= max_tokens or max_chars <= WINDOW_GRID:
+            return window
+        max_chars = max_chars * 3 // 4
+
+
+def suffix_window(suffix: str, max_tokens: int, count: Callable[[str], int]) -> str:
+    """The start of `suffix` that fits `max_tokens`, ending at a line end."""
+    max_chars = max_tokens * CHARS_PER_TOKEN
+    while True:
+        window = suffix[:max_chars]
+        if len(window) < len(suffix):
+            newline = window.rfind("\n")
+            window = window[: newline + 1] if newline > 0 else window
+        if count(window) <= max_tokens or max_chars <= 64:
+            return window
+        max_chars = max_chars * 3 // 4
+
+
+def build_prompt(
+    *,
+    prefix: str,
+    suffix: str,
+    path: str,
+    language: str,
+    fim: FimTemplate | None,
+    budget: PromptBudget,
+    count: Callable[[str], int],
+) -> Prompt:
+    header = f"{comment_prefix(language)} {path}\n" if path else ""
+    before = prefix_window(prefix, budget.prefix_tokens, count)
+    if fim is None:
+        return Prompt(((header + before, False),))
+    after = suffix_window(suffix, budget.suffix_tokens, count)
+    return Prompt(fim.parts(header + before, after))

@@ -1,0 +1,54 @@
+"""What the engine is asked, and what it answers: plain data, no protocol types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Trigger = Literal["typed", "invoked"]
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    text: str  # the whole document as the editor has it now
+    offset: int  # cursor, as an index into `text` (code points)
+    language: str  # the editor's languageId, e.g. "python"
+    path: str = ""  # workspace-relative path when known; shown to the model
+    trigger: Trigger = "typed"
+    document_id: str = ""  # stable id of the document (the URI), for per-document state
+
+    @property
+    def prefix(self) -> str:
+        return self.text[: self.offset]
+
+    @property
+    def suffix(self) -> str:
+        return self.text[self.offset :]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    text: str  # inserted at the cursor; nothing after the cursor is replaced
+    offset: int
+    document_id: str
+
+
+@dataclass
+class Timings:
+    total_ms: float = 0.0
+    prompt_ms: float = 0.0
+    decode_ms: float = 0.0
+
+
+@dataclass
+class CompletionResult:
+    suggestions: list[Suggestion] = field(default_factory=list)
+    # Why nothing (or what) was shown: every decision has a reason.
+    reason: str = ""
+    timings: Timings = field(default_factory=Timings)
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    mean_logprob: float | None = None
+    raw_text: str = ""  # the model's output before post-processing, for debugging

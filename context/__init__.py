@@ -1,0 +1,1 @@
+"""Repository understanding: languages and grammars, parsing, and (later) the index."""

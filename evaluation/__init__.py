@@ -1,0 +1,1 @@
+"""Benchmarks on real code nobody here wrote: quality, typing replay, latency, predictor."""

@@ -1,0 +1,1 @@
+"""The event log of shown, accepted and rejected suggestions."""

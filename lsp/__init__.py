@@ -1,0 +1,1 @@
+"""The language server: handlers, documents, configuration and the `tactful` command."""

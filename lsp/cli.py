@@ -1,0 +1,217 @@
+"""The `tactful` command. Each subcommand's help is its docstring."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from models.errors import ModelError
+
+
+def _setup_logging(level: str) -> None:
+    # stderr only: in `serve`, stdout is the protocol.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # pygls logs every message it sends at INFO; that is for debugging only.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
+class _CleanErrors(click.Group):
+    """Domain errors become one clear line on stderr and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ModelError as exc:
+            click.echo(f"tactful: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_CleanErrors)
+@click.version_option(package_name="tactful")
+def main() -> None:
+    """Tactful: local inline code completion as a language server."""
+
+
+@main.command()
+@click.option("--tcp", is_flag=True, help="Listen on TCP (127.0.0.1 only) instead of stdio.")
+@click.option("--port", default=2087, show_default=True, help="TCP port with --tcp.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(tcp: bool, port: int, log_level: str) -> None:
+    """Run the language server on stdio (what editors start), or on 127.0.0.1 with --tcp."""
+    _setup_logging(log_level)
+    from lsp.handlers import create_server
+
+    server = create_server()
+    if tcp:
+        # Never on another interface: the server reads the user's code.
+        server.start_tcp("127.0.0.1", port)
+    else:
+        server.start_io()
+
+
+@main.command()
+@click.argument("location")
+@click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--invoked/--typed", default=True,
+              help="As if the user asked (default) or as if they typed.")
+def complete(location: str, model: str | None, invoked: bool) -> None:
+    """Print the suggestion at FILE:LINE:COL (1-based, COL in characters) and its timing.
+
+    Runs the same engine as the server; the suggestion goes to stdout, timings to stderr.
+    """
+    _setup_logging("warning")
+    from completion.request import CompletionRequest
+    from lsp.config import Config
+    from lsp.server import _load_engine
+
+    path, line, col = _parse_location(location)
+    text = _read_source(path)
+    offset = _offset_of(text, line, col)
+    config = Config() if model is None else Config(model=model)
+    started = time.perf_counter()
+    engine = _load_engine(config)
+    load_ms = (time.perf_counter() - started) * 1000
+    result = engine.complete(
+        CompletionRequest(
+            text=text, offset=offset, language=_language_of(path), path=path.name,
+            trigger="invoked" if invoked else "typed",
+        )
+    )
+    if result.suggestions:
+        click.echo(result.suggestions[0].text)
+    click.echo(
+        f"[{engine.backend.name}: {result.reason}; load {load_ms:.0f} ms, "
+        f"completion {result.timings.total_ms:.0f} ms, {result.generated_tokens} tokens]",
+        err=True,
+    )
+    if not result.suggestions:
+        sys.exit(2)
+
+
+@main.group()
+def models() -> None:
+    """Known and installed models."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Show the models Tactful knows and which are installed."""
+    from models import registry, store
+
+    click.echo(f"model directory: {store.model_dir()}")
+    for spec in registry.known_models():
+        mark = "installed" if store.is_installed(spec) else "-"
+        default = " (default)" if spec.name == registry.DEFAULT_MODEL else ""
+        rec = " recommended" if spec.recommended else ""
+        click.echo(
+            f"  {spec.name:<22} {mark:<10} {spec.source:<5}{rec} {spec.description}{default}"
+        )
+    click.echo("Any local GGUF also works: give its path as the model.")
+
+
+@models.command("pull")
+@click.argument("name", required=False)
+@click.option("--force", is_flag=True, help="Download again even if installed.")
+def models_pull(name: str | None, force: bool) -> None:
+    """Download NAME (default: the default model) into the model directory, verified."""
+    from models import registry, store
+
+    name = name or registry.DEFAULT_MODEL
+    path = store.pull(name, progress=_ProgressBar(), force=force)
+    click.echo(str(path))
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr for each stage of a pull."""
+
+    def __init__(self) -> None:
+        self._stage = ""
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage == self._stage and done < total and now - self._last < 0.1:
+            return
+        self._stage, self._last = stage, now
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(
+            f"\r{stage:<8} [{bar:<30}] {frac:6.1%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--positions", default=10, show_default=True, help="How many places to complete.")
+@click.option("--seed", default=0, show_default=True, help="Which places (deterministic).")
+def demo(file: str | None, model: str | None, positions: int, seed: int) -> None:
+    """Complete lines of a real file through the real server, and show what came back.
+
+    Starts `tactful serve` over stdio as an editor would, opens FILE (default: a module of
+    an installed package nobody here wrote), cuts lines at several places, asks for inline
+    completions there, and prints each suggestion next to what the author wrote, with its
+    latency. Pulls the model first if it is not installed.
+    """
+    _setup_logging("warning")
+    from evaluation.demo import run_demo
+    from models import registry, store
+
+    name = model or registry.DEFAULT_MODEL
+    if not name.endswith(".gguf"):
+        store.pull(name, progress=_ProgressBar())
+    run_demo(Path(file) if file else None, name, positions, seed)
+
+
+def _parse_location(location: str) -> tuple[Path, int, int]:
+    try:
+        path, line, col = location.rsplit(":", 2)
+        return Path(path), int(line), int(col)
+    except ValueError:
+        raise click.BadParameter(f"expected FILE:LINE:COL, got {location!r}") from None
+
+
+def _read_source(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    if b"\0" in data[:8192]:
+        raise click.ClickException(f"{path} looks like a binary file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text: {exc}") from None
+
+
+def _offset_of(text: str, line: int, col: int) -> int:
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        raise click.ClickException(f"line {line} is outside the file (1..{len(lines)})")
+    if not 1 <= col <= len(lines[line - 1].rstrip("\r")) + 1:
+        raise click.ClickException(
+            f"column {col} is outside line {line} (1..{len(lines[line - 1]) + 1})"
+        )
+    return sum(len(s) + 1 for s in lines[: line - 1]) + col - 1
+
+
+def _language_of(path: Path) -> str:
+    from context.languages import language_for_path
+
+    return language_for_path(str(path)) or "plaintext"
+
+
+if __name__ == "__main__":
+    main()

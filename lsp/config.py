@@ -1,0 +1,120 @@
+"""The `tactful` configuration section: typed, every field defaulted, bad values reported.
+
+Clients send it as `initializationOptions` and in `workspace/didChangeConfiguration`,
+either as the section itself or wrapped as {"tactful": {...}}. A value of the wrong type or
+out of range is reported and replaced by its default; it never stops the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from models.registry import DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # the camelCase name clients use
+    doc: str
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    enabled: bool = True
+    model: str = DEFAULT_MODEL
+    n_gpu_layers: int = 0
+    threads: int = 0
+    context_size: int = 2048
+    max_tokens: int = 64
+    max_lines: int = 8
+    prefix_tokens: int = 1024
+    suffix_tokens: int = 256
+    time_budget_ms: int = 3000
+    log_level: str = "info"
+
+
+SETTINGS: dict[str, Setting] = {
+    "enabled": Setting("enabled", "Show inline completions at all."),
+    "model": Setting(
+        "model",
+        "Model name from `tactful models list`, a path to a .gguf file, or hf:ORG/REPO/FILE.gguf.",
+    ),
+    "n_gpu_layers": Setting(
+        "nGpuLayers", "Layers to offload to the GPU (needs a GPU build of llama.cpp); "
+        "0 keeps everything on the CPU, -1 offloads all.", minimum=-1, maximum=1000,
+    ),
+    "threads": Setting("threads", "CPU threads for llama.cpp; 0 picks one per core.",
+                       minimum=0, maximum=256),
+    "context_size": Setting("contextSize", "The model's context window in tokens.",
+                            minimum=256, maximum=131072),
+    "max_tokens": Setting("maxTokens", "Most tokens generated for one suggestion.",
+                          minimum=1, maximum=1024),
+    "max_lines": Setting("maxLines", "Most lines in a multi-line suggestion.",
+                         minimum=1, maximum=100),
+    "prefix_tokens": Setting("prefixTokens", "Token budget for the code before the cursor.",
+                             minimum=16, maximum=65536),
+    "suffix_tokens": Setting("suffixTokens",
+                             "Token budget for the code after the cursor (FIM models).",
+                             minimum=0, maximum=65536),
+    "time_budget_ms": Setting("timeBudgetMs", "Generation stops after this long.",
+                              minimum=50, maximum=60000),
+    "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).",
+                         choices=("debug", "info", "warning", "error")),
+}
+
+_BY_KEY = {s.key: name for name, s in SETTINGS.items()}
+
+
+def parse(raw: Any, base: Config | None = None) -> tuple[Config, list[str]]:
+    """A Config from client options over `base`, and a message for each rejected value."""
+    base = base or Config()
+    if raw is None:
+        return base, []
+    if isinstance(raw, dict) and isinstance(raw.get("tactful"), dict):
+        raw = raw["tactful"]
+    if not isinstance(raw, dict):
+        return base, [f"tactful settings must be an object, got {type(raw).__name__}"]
+    defaults = Config()
+    types = {f.name: type(getattr(defaults, f.name)) for f in fields(Config)}
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        name = _BY_KEY.get(key)
+        if name is None:
+            errors.append(f"tactful.{key} is not a setting (known: {', '.join(_BY_KEY)})")
+            continue
+        setting = SETTINGS[name]
+        default = getattr(defaults, name)
+        problem = _check(value, types[name], setting)
+        if problem:
+            errors.append(f"tactful.{key}: {problem}; using the default {default!r}")
+            changes[name] = default
+        else:
+            changes[name] = value
+    return replace(base, **changes), errors
+
+
+def _check(value: Any, expected: type, setting: Setting) -> str | None:
+    # bool is an int in Python; a setting is one or the other.
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"expected an integer, got {value!r}"
+    if expected is not int and not isinstance(value, expected):
+        return f"expected {expected.__name__}, got {value!r}"
+    if setting.minimum is not None and value < setting.minimum:
+        return f"{value} is below the minimum {setting.minimum}"
+    if setting.maximum is not None and value > setting.maximum:
+        return f"{value} is above the maximum {setting.maximum}"
+    if setting.choices and value not in setting.choices:
+        return f"{value!r} is not one of {', '.join(setting.choices)}"
+    if expected is str and not value.strip():
+        return "must not be empty"
+    return None
+
+
+def to_client(config: Config) -> dict[str, Any]:
+    """The config in the client's camelCase keys."""
+    return {SETTINGS[f.name].key: getattr(config, f.name) for f in fields(Config)}

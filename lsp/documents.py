@@ -1,0 +1,73 @@
+"""Open documents, kept in sync with the editor by incremental changes in UTF-16 positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lsp.positions import PositionError, line_starts, offset_at
+
+Position = tuple[int, int]  # (line, UTF-16 character)
+Change = tuple[Position | None, Position | None, str]
+
+
+@dataclass
+class Document:
+    uri: str
+    language_id: str
+    version: int
+    text: str
+    _starts: list[int] | None = field(default=None, repr=False)
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = line_starts(self.text)
+        return self._starts
+
+    def offset_at(self, line: int, character: int) -> int:
+        return offset_at(self.text, line, character, self.starts)
+
+    def apply_changes(self, changes: list[Change], version: int) -> None:
+        """Apply the changes of one didChange in order, all or none.
+
+        A change replaces the range [start, end) with its text; no range means the whole
+        text. If one does not fit, the document stays as it was and PositionError says why.
+        """
+        text, starts = self.text, self._starts
+        try:
+            for start, end, new_text in changes:
+                self._apply(start, end, new_text)
+        except PositionError:
+            self.text, self._starts = text, starts
+            raise
+        self.version = version
+
+    def _apply(self, start: Position | None, end: Position | None, new_text: str) -> None:
+        if start is None or end is None:
+            self.text = new_text
+        else:
+            a = self.offset_at(*start)
+            b = self.offset_at(*end)
+            if b < a:
+                raise PositionError(f"change range ends before it starts: {start} > {end}")
+            self.text = self.text[:a] + new_text + self.text[b:]
+        self._starts = None
+
+
+class DocumentStore:
+    def __init__(self) -> None:
+        self._docs: dict[str, Document] = {}
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
+        doc = Document(uri, language_id, version, text)
+        self._docs[uri] = doc
+        return doc
+
+    def get(self, uri: str) -> Document | None:
+        return self._docs.get(uri)
+
+    def close(self, uri: str) -> None:
+        self._docs.pop(uri, None)
+
+    def __len__(self) -> int:
+        return len(self._docs)

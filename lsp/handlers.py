@@ -1,0 +1,192 @@
+"""LSP handlers: each reads its parameters, calls the engine or a store, converts the answer.
+
+| method                                   | handler               |
+|------------------------------------------|-----------------------|
+| initialize / initialized                 | configuration, model  |
+| textDocument/didOpen, didChange, didClose| the document store    |
+| textDocument/inlineCompletion (LSP 3.18) | inline_completion     |
+| workspace/executeCommand tactful.accept  | accept                |
+| workspace/didChangeConfiguration         | did_change_config     |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from completion.engine import UnknownSuggestionError
+from completion.request import CompletionRequest, CompletionResult
+from lsp.positions import PositionError, position_at
+from lsp.server import TactfulServer
+
+log = logging.getLogger(__name__)
+
+ACCEPT_COMMAND = "tactful.accept"
+
+
+def create_server() -> TactfulServer:
+    server = TactfulServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: TactfulServer, params: types.InitializeParams) -> None:
+        ls.apply_config(params.initialization_options)
+        root = params.root_uri or (
+            params.workspace_folders[0].uri if params.workspace_folders else None
+        )
+        ls.workspace_root = uri_to_path(root) if root else None
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: TactfulServer, _: types.InitializedParams) -> None:
+        if ls.config.enabled:
+            ls.load_model()
+        else:
+            ls.send_status("disabled", "completions are turned off")
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_config(ls: TactfulServer, params: types.DidChangeConfigurationParams) -> None:
+        ls.apply_config(params.settings)
+        if ls.config.enabled and ls.engine is None and ls.model_error is None:
+            ls.load_model()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: TactfulServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: TactfulServer, params: types.DidChangeTextDocumentParams) -> None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            log.warning("didChange for a document that is not open: %s", params.text_document.uri)
+            return
+        try:
+            doc.apply_changes(
+                [
+                    (
+                        (c.range.start.line, c.range.start.character),
+                        (c.range.end.line, c.range.end.character),
+                        c.text,
+                    )
+                    if isinstance(c, types.TextDocumentContentChangePartial)
+                    else (None, None, c.text)
+                    for c in params.content_changes
+                ],
+                params.text_document.version,
+            )
+        except PositionError as exc:
+            ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it")
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: TactfulServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if (cancel := ls.pending.pop(uri, None)) is not None:
+            cancel.set()
+        ls.documents.close(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: TactfulServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        uri = params.text_document.uri
+        doc = ls.documents.get(uri)
+        if doc is None:
+            raise JsonRpcInvalidParams(f"document is not open: {uri}")
+        try:
+            offset = doc.offset_at(params.position.line, params.position.character)
+        except PositionError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from exc
+        if not ls.config.enabled:
+            return None
+        engine = await ls.wait_for_engine()
+        if engine is None:
+            return None
+        request = CompletionRequest(
+            text=doc.text,
+            offset=offset,
+            language=doc.language_id,
+            path=relative_path(uri, ls.workspace_root),
+            trigger="invoked"
+            if params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+            else "typed",
+            document_id=uri,
+        )
+        # A newer request in a document makes the older one's answer useless: stop it.
+        if (previous := ls.pending.get(uri)) is not None:
+            previous.set()
+        cancel = threading.Event()
+        ls.pending[uri] = cancel
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                ls.model_thread, engine.complete, request, cancel
+            )
+        except asyncio.CancelledError:  # $/cancelRequest: stop the model at its next token
+            cancel.set()
+            raise
+        finally:
+            if ls.pending.get(uri) is cancel:
+                del ls.pending[uri]
+        log.debug("completion %s: %s in %.0f ms", uri, result.reason, result.timings.total_ms)
+        return to_inline_list(result, doc.text)
+
+    @server.command(ACCEPT_COMMAND)
+    def accept(ls: TactfulServer, *args: Any) -> None:
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND} takes one argument: the completion id")
+        engine = ls.engine
+        try:
+            if engine is None:
+                raise UnknownSuggestionError(args[0])
+            engine.accept(args[0])
+        except UnknownSuggestionError:
+            raise JsonRpcInvalidParams(f"unknown completion id {args[0]!r}") from None
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: TactfulServer, _: Any) -> None:
+        ls.shutdown_model()
+
+    return server
+
+
+def to_inline_list(result: CompletionResult, text: str) -> types.InlineCompletionList:
+    items = []
+    for s in result.suggestions:
+        line, character = position_at(text, s.offset)
+        position = types.Position(line=line, character=character)
+        items.append(
+            types.InlineCompletionItem(
+                insert_text=s.text,
+                range=types.Range(start=position, end=position),
+                command=types.Command(
+                    title="Accept Tactful suggestion", command=ACCEPT_COMMAND, arguments=[s.id]
+                ),
+            )
+        )
+    return types.InlineCompletionList(items=items)
+
+
+def uri_to_path(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return unquote(parsed.path)
+
+
+def relative_path(uri: str, root: str | None) -> str:
+    path = uri_to_path(uri)
+    if path is None:
+        return ""
+    if root:
+        try:
+            rel = os.path.relpath(path, root)
+            if not rel.startswith(".."):
+                return rel
+        except ValueError:
+            pass
+    return os.path.basename(path)

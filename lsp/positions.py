@@ -1,0 +1,71 @@
+"""LSP positions (line, UTF-16 code unit) to and from string offsets, strictly.
+
+The protocol counts characters in UTF-16 code units, and only "\\n", "\\r\\n" and "\\r" end
+a line (Python's str.splitlines also splits on form feeds and other separators, which
+would shift every line after them). A position past the end of its line or of the
+document is an error, not silently clamped: answering for a place the user is not at is
+worse than answering nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class PositionError(ValueError):
+    pass
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line starts."""
+    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+
+def _line_end(text: str, start: int) -> int:
+    m = _LINE_BREAK.search(text, start)
+    return m.start() if m else len(text)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def offset_at(text: str, line: int, character: int, starts: list[int] | None = None) -> int:
+    """The string offset of an LSP position; PositionError if it is not in the document."""
+    starts = starts if starts is not None else line_starts(text)
+    if line < 0 or character < 0:
+        raise PositionError(f"negative position {line}:{character}")
+    if line >= len(starts):
+        raise PositionError(f"line {line} is past the end of the document ({len(starts)} lines)")
+    start = starts[line]
+    end = _line_end(text, start)
+    units = 0
+    offset = start
+    while units < character:
+        if offset >= end:
+            raise PositionError(
+                f"character {character} is past the end of line {line} "
+                f"({utf16_len(text[start:end])} UTF-16 units)"
+            )
+        units += 2 if ord(text[offset]) > 0xFFFF else 1
+        offset += 1
+    if units != character:
+        raise PositionError(f"character {character} of line {line} splits a surrogate pair")
+    return offset
+
+
+def position_at(text: str, offset: int) -> tuple[int, int]:
+    """The LSP (line, character) of a string offset."""
+    if not 0 <= offset <= len(text):
+        raise PositionError(f"offset {offset} is outside the document (length {len(text)})")
+    starts = line_starts(text)
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:  # the last line start <= offset
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= offset:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, utf16_len(text[starts[lo] : offset])

@@ -1,0 +1,202 @@
+"""The Tactful language server: its state, and the loading of the model behind it.
+
+Handlers (in lsp/handlers.py) stay thin: they read a document, call the engine on the
+model thread, and convert the answer to protocol types. All model work (loading and
+generation) runs on one dedicated thread, because a llama.cpp context serves one caller
+at a time, and so that the event loop keeps reading messages (and cancellations) while
+the model works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from completion.engine import CompletionEngine, EngineSettings
+from lsp import config as config_module
+from lsp.config import Config
+from lsp.documents import DocumentStore
+from models import store
+from models.backend import ModelBackend
+from models.errors import ModelError
+from models.llama import LlamaBackend, LlamaSettings
+
+log = logging.getLogger(__name__)
+
+STATUS = "tactful/status"
+VERSION = "0.1.0"
+
+
+class InvalidMessageAnswered(JsonRpcInvalidParams):
+    """A request whose params did not fit its method, already answered with an error."""
+
+
+class TactfulProtocol(LanguageServerProtocol):
+    def structure_message(self, data: Any) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if not (isinstance(data, dict) and "id" in data and "method" in data):
+                raise
+            # pygls drops a request whose params do not parse, and the client would wait
+            # for its answer forever: answer it with what was wrong.
+            cause = exc.__cause__
+            details = (
+                "; ".join(cattrs.transform_error(cause))
+                if isinstance(cause, cattrs.BaseValidationError)
+                else str(cause or exc)
+            )
+            error = JsonRpcInvalidParams(f"invalid params for {data['method']}: {details}")
+            self._send_response(data["id"], error=error.to_response_error())
+            raise InvalidMessageAnswered(error.message) from exc
+
+
+class TactfulServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            name="tactful",
+            version=VERSION,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=TactfulProtocol,
+        )
+        self.config = Config()
+        self.documents = DocumentStore()
+        self.workspace_root: str | None = None
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-model")
+        self.engine: CompletionEngine | None = None
+        self.model_error: str | None = None
+        self._loading: Future[CompletionEngine] | None = None
+        self._loaded_key: tuple[Any, ...] | None = None
+        # The cancel flag of the running or queued request of each document.
+        self.pending: dict[str, threading.Event] = {}
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # A malformed message is the client's bug: it gets an error answer where it can,
+        # and the log says why; the user is not interrupted.
+        if isinstance(error, InvalidMessageAnswered | json.JSONDecodeError):
+            log.warning("malformed message from the client: %s", error)
+            return
+        super().report_server_error(error, source)
+
+    # -- configuration ------------------------------------------------------------------
+
+    def apply_config(self, raw: Any) -> None:
+        config, errors = config_module.parse(raw, self.config)
+        self.config = config
+        logging.getLogger().setLevel(config.log_level.upper())
+        for message in errors:
+            self.warn_user(message)
+        if self.engine is not None or self._loading is not None:
+            self.load_model()  # reloads only if a model setting changed
+
+    def warn_user(self, message: str) -> None:
+        log.warning("%s", message)
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=f"Tactful: {message}")
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    def send_status(self, state: str, detail: str = "") -> None:
+        """tactful/status for status bars: loading, ready, error, disabled."""
+        self.protocol.notify(STATUS, {"state": state, "detail": detail})
+
+    # -- the model ----------------------------------------------------------------------
+
+    def load_model(self) -> None:
+        """Load (or reload, if its settings changed) the model in the background."""
+        c = self.config
+        key = (c.model, c.n_gpu_layers, c.threads, c.context_size)
+        if key == self._loaded_key:
+            if self.engine is not None:
+                self.engine.settings = engine_settings(c)
+            return
+        self._loaded_key = key
+        self.send_status("loading", f"loading model {c.model}")
+        future = self.model_thread.submit(_load_engine, c)
+        self._loading = future
+        loop = asyncio.get_running_loop()
+        future.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(self._model_loaded, f)
+        )
+
+    def _model_loaded(self, future: Future[CompletionEngine]) -> None:
+        if future is not self._loading:
+            return  # a newer load replaced this one
+        self._loading = None
+        try:
+            self.engine = future.result()
+        except ModelError as exc:
+            self.engine = None
+            self.model_error = str(exc)
+            self.send_status("error", str(exc))
+            self.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Error, message=f"Tactful: {exc}"
+                )
+            )
+            return
+        except Exception as exc:  # a bug, but the server must go on serving
+            log.exception("model load failed")
+            self.engine = None
+            self.model_error = f"model load failed: {exc}"
+            self.send_status("error", self.model_error)
+            return
+        self.model_error = None
+        backend = self.engine.backend
+        self.send_status("ready", f"{backend.name} loaded")
+
+    async def wait_for_engine(self) -> CompletionEngine | None:
+        """The engine, waiting for a load in progress; None if the model is unavailable."""
+        if self._loading is not None:
+            try:
+                await asyncio.wrap_future(self._loading)
+            except Exception:
+                return None
+            # _model_loaded runs via call_soon; let it.
+            await asyncio.sleep(0)
+        return self.engine
+
+    def shutdown_model(self) -> None:
+        for cancel in self.pending.values():
+            cancel.set()
+        self.model_thread.shutdown(wait=False, cancel_futures=True)
+
+
+def engine_settings(c: Config) -> EngineSettings:
+    return EngineSettings(
+        max_tokens=c.max_tokens,
+        max_lines=c.max_lines,
+        prefix_tokens=c.prefix_tokens,
+        suffix_tokens=c.suffix_tokens,
+        time_budget_ms=c.time_budget_ms,
+    )
+
+
+def load_backend(c: Config) -> ModelBackend:
+    resolved = store.resolve(c.model)
+    fim = resolved.spec.fim if resolved.spec else None
+    return LlamaBackend(
+        resolved.path,
+        LlamaSettings(
+            n_ctx=c.context_size,
+            n_threads=c.threads or None,
+            n_gpu_layers=c.n_gpu_layers,
+            fim=fim,
+        ),
+        name=resolved.name,
+    )
+
+
+def _load_engine(c: Config) -> CompletionEngine:
+    return CompletionEngine(load_backend(c), engine_settings(c))

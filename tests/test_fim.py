@@ -1,0 +1,57 @@
+"""FIM templates and their detection from a GGUF's metadata and vocabulary."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import fim
+
+
+def vocab(*tokens: str) -> set[str]:
+    return set(tokens)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "tokens", "family"),
+    [
+        ({"general.architecture": "qwen2"},
+         vocab("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"), "qwen"),
+        ({"general.architecture": "gemma"},
+         vocab("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"),
+         "codegemma"),
+        ({"general.architecture": "starcoder2"},
+         vocab("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"), "starcoder"),
+        ({"general.architecture": "llama"},
+         vocab("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"), "deepseek"),
+        ({"general.architecture": "llama", "general.name": "codellama_codellama-7b-hf"},
+         vocab("▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"), "codellama"),
+    ],
+)
+def test_detects_each_family(metadata: dict[str, str], tokens: set[str], family: str) -> None:
+    detected = fim.detect(metadata, tokens.__contains__)
+    assert detected is not None and detected.family == family
+
+
+def test_a_vocabulary_without_fim_markers_is_prefix_only() -> None:
+    # SmolLM2 has <file_sep> but no FIM markers.
+    assert fim.detect({"general.architecture": "llama"}, vocab("<file_sep>").__contains__) is None
+    # A plain Llama without "code" in its name is not CodeLlama, whatever its pieces.
+    assert fim.detect({"general.architecture": "llama", "general.name": "Llama 2"},
+                      vocab("▁<PRE>", "▁<SUF>", "▁<MID>").__contains__) is None
+
+
+def test_render_orders_prefix_suffix_middle() -> None:
+    qwen = fim.TEMPLATES["qwen"]
+    assert qwen.render("a = ", "\nb") == "<|fim_prefix|>a = <|fim_suffix|>\nb<|fim_middle|>"
+    parts = qwen.parts("code <|fim_middle|>", "s")
+    # Code is never marked special, even when it contains a marker's text.
+    assert parts[1] == ("code <|fim_middle|>", False)
+    assert [special for _, special in parts] == [True, False, True, False, True]
+    assert fim.TEMPLATES["codellama"].render("p", "s") == "<PRE> p <SUF>s <MID>"
+
+
+def test_template_by_name() -> None:
+    assert fim.template("none") is None
+    assert fim.template("starcoder") is fim.TEMPLATES["starcoder"]
+    with pytest.raises(ValueError, match="unknown FIM family"):
+        fim.template("nope")

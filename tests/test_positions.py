@@ -1,0 +1,78 @@
+"""UTF-16 positions and incremental sync, as the protocol defines them."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lsp.documents import Document
+from lsp.positions import PositionError, offset_at, position_at
+
+
+def test_emoji_counts_two_utf16_units() -> None:
+    text = "a😀b\nc"
+    assert offset_at(text, 0, 1) == 1
+    assert offset_at(text, 0, 3) == 2  # after the emoji: 1 + 2 units
+    assert offset_at(text, 0, 4) == 3
+    assert position_at(text, 3) == (0, 4)
+
+
+def test_position_inside_a_surrogate_pair_is_an_error() -> None:
+    with pytest.raises(PositionError, match="surrogate"):
+        offset_at("😀x", 0, 1)
+
+
+def test_crlf_and_cr_end_lines_but_form_feed_does_not() -> None:
+    text = "ab\r\ncd\ref\x0cgh\nij"
+    assert offset_at(text, 1, 0) == 4
+    assert offset_at(text, 2, 0) == 7
+    assert offset_at(text, 2, 4) == 11  # "ef\x0cg": the form feed is an ordinary character
+    assert offset_at(text, 3, 2) == len(text)
+    assert position_at(text, 11) == (2, 4)
+
+
+def test_end_of_line_is_valid_but_past_it_is_not() -> None:
+    text = "abc\r\ndef"
+    assert offset_at(text, 0, 3) == 3
+    with pytest.raises(PositionError, match="past the end of line 0"):
+        offset_at(text, 0, 4)  # the "\r" is not a character of the line
+    with pytest.raises(PositionError, match="line 2 is past the end"):
+        offset_at(text, 2, 0)
+    with pytest.raises(PositionError):
+        offset_at(text, -1, 0)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab \n\r\t😀é\x0c")), max_size=40), st.data())
+def test_position_roundtrip(text: str, data: st.DataObject) -> None:
+    offset = data.draw(st.integers(min_value=0, max_value=len(text)))
+    # Offsets inside "\r\n" have no position of their own.
+    if 0 < offset < len(text) and text[offset - 1] == "\r" and text[offset] == "\n":
+        return
+    line, character = position_at(text, offset)
+    assert offset_at(text, line, character) == offset
+
+
+def test_incremental_changes_in_utf16_units() -> None:
+    doc = Document("file:///x.py", "python", 1, "x = '😀'\r\nprint(x)\r\n")
+    # Replace "print" (line 1, characters 0..5) and insert after the emoji.
+    doc.apply_changes(
+        [((1, 0), (1, 5), "log"), ((0, 7), (0, 7), "!")], version=2
+    )
+    assert doc.text == "x = '😀!'\r\nlog(x)\r\n"
+    assert doc.version == 2
+
+
+def test_a_change_that_does_not_fit_leaves_the_document_untouched() -> None:
+    doc = Document("file:///x.py", "python", 1, "abc\n")
+    with pytest.raises(PositionError):
+        doc.apply_changes([((0, 0), (0, 1), "X"), ((5, 0), (5, 0), "Y")], version=2)
+    assert doc.text == "abc\n"
+    assert doc.version == 1
+    assert doc.offset_at(1, 0) == 4  # the cached line starts were restored too
+
+
+def test_whole_document_change() -> None:
+    doc = Document("file:///x.py", "python", 1, "abc")
+    doc.apply_changes([(None, None, "new\ntext")], version=5)
+    assert doc.offset_at(1, 4) == len("new\ntext")

@@ -1,0 +1,46 @@
+"""Prompt layout: token budgets, stable windows, FIM parts."""
+
+from __future__ import annotations
+
+from completion.prompt import PromptBudget, build_prompt, prefix_window
+from models.fim import TEMPLATES
+
+
+def count(text: str) -> int:
+    return len(text) // 4 + 1  # a stand-in tokenizer: the point here is the budget logic
+
+
+def test_prefix_window_fits_the_budget_and_starts_at_a_line() -> None:
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(2000))
+    window = prefix_window(prefix, 200, count)
+    assert count(window) <= 200
+    assert prefix.endswith(window)
+    assert prefix[len(prefix) - len(window) - 1] == "\n"
+
+
+def test_prefix_window_start_is_stable_while_typing() -> None:
+    prefix = "".join(f"value_{i} = compute({i})\n" for i in range(3000))
+    starts = set()
+    for typed in range(1, 60):
+        text = prefix + "x" * typed
+        window = prefix_window(text, 300, count)
+        starts.add(len(text) - len(window))
+    assert len(starts) == 1  # typing 60 characters did not move the window's start
+
+
+def test_small_prefix_is_whole() -> None:
+    assert prefix_window("import os\n", 100, count) == "import os\n"
+
+
+def test_prefix_only_prompt_has_header_and_no_suffix() -> None:
+    prompt = build_prompt(prefix="x = ", suffix="\nSECRET_SUFFIX", path="pkg/a.py",
+                          language="python", fim=None, budget=PromptBudget(), count=count)
+    assert prompt.text == "# pkg/a.py\nx = "
+    assert all(not special for _, special in prompt.parts)
+
+
+def test_fim_prompt_marks_only_markers_special() -> None:
+    prompt = build_prompt(prefix="x = ", suffix="\ny = 2\n", path="a.go", language="go",
+                          fim=TEMPLATES["starcoder"], budget=PromptBudget(), count=count)
+    assert prompt.text == "<fim_prefix>// a.go\nx = <fim_suffix>\ny = 2\n<fim_middle>"
+    assert [s for _, s in prompt.parts] == [True, False, True, False, True]
