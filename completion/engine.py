@@ -41,7 +41,8 @@ class CompletionEngine:
         self.backend = backend
         self.settings = settings or EngineSettings()
         self._issued: OrderedDict[str, Suggestion] = OrderedDict()
-        self._accepted: set[str] = set()
+        self._outcomes: dict[str, str] = {}
+        self._accepted_length: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def complete(
@@ -122,24 +123,39 @@ class CompletionEngine:
         result.reason = "shown"
         return result
 
-    def accept(self, suggestion_id: str) -> Suggestion:
+    def record_outcome(
+        self, suggestion_id: str, outcome: str, accepted_length: int | None = None
+    ) -> Suggestion:
+        """Note what became of a suggestion: shown, accepted, partial, dismissed."""
         with self._lock:
             suggestion = self._issued.get(suggestion_id)
             if suggestion is None:
                 raise UnknownSuggestionError(suggestion_id)
-            self._accepted.add(suggestion_id)
+            if outcome == "accepted" or self._outcomes.get(suggestion_id) != "accepted":
+                self._outcomes[suggestion_id] = outcome
+            if accepted_length is not None:
+                self._accepted_length[suggestion_id] = max(
+                    accepted_length, self._accepted_length.get(suggestion_id, 0)
+                )
             return suggestion
 
-    def was_accepted(self, suggestion_id: str) -> bool:
+    def accept(self, suggestion_id: str) -> Suggestion:
+        return self.record_outcome(suggestion_id, "accepted")
+
+    def outcome(self, suggestion_id: str) -> str | None:
         with self._lock:
-            return suggestion_id in self._accepted
+            return self._outcomes.get(suggestion_id)
+
+    def was_accepted(self, suggestion_id: str) -> bool:
+        return self.outcome(suggestion_id) == "accepted"
 
     def _remember(self, suggestion: Suggestion) -> None:
         with self._lock:
             self._issued[suggestion.id] = suggestion
             while len(self._issued) > self.REMEMBERED:
                 old, _ = self._issued.popitem(last=False)
-                self._accepted.discard(old)
+                self._outcomes.pop(old, None)
+                self._accepted_length.pop(old, None)
 
 
 def _first_nonblank_line(text: str) -> str:

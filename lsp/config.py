@@ -34,6 +34,7 @@ class Config:
     prefix_tokens: int = 1024
     suffix_tokens: int = 256
     time_budget_ms: int = 3000
+    kv_cache_reuse: bool = True
     log_level: str = "info"
 
 
@@ -62,6 +63,9 @@ SETTINGS: dict[str, Setting] = {
                              minimum=0, maximum=65536),
     "time_budget_ms": Setting("timeBudgetMs", "Generation stops after this long.",
                               minimum=50, maximum=60000),
+    "kv_cache_reuse": Setting("kvCacheReuse",
+                              "Reuse llama.cpp's KV cache across requests (off only to "
+                              "measure what it saves)."),
     "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).",
                          choices=("debug", "info", "warning", "error")),
 }

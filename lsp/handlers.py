@@ -7,6 +7,8 @@
 | textDocument/inlineCompletion (LSP 3.18) | inline_completion     |
 | workspace/executeCommand tactful.accept  | accept                |
 | workspace/didChangeConfiguration         | did_change_config     |
+| tactful/partialAccept {id, acceptedLength}| partial_accept        |
+| tactful/dismiss {id}, tactful/shown {id}  | dismiss, shown        |
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from lsp.server import TactfulServer
 log = logging.getLogger(__name__)
 
 ACCEPT_COMMAND = "tactful.accept"
+PARTIAL_ACCEPT = "tactful/partialAccept"
+DISMISS = "tactful/dismiss"
+SHOWN = "tactful/shown"
 
 
 def create_server() -> TactfulServer:
@@ -147,11 +152,39 @@ def create_server() -> TactfulServer:
         except UnknownSuggestionError:
             raise JsonRpcInvalidParams(f"unknown completion id {args[0]!r}") from None
 
+    @server.feature(PARTIAL_ACCEPT)
+    def partial_accept(ls: TactfulServer, params: Any) -> None:
+        length = getattr(params, "acceptedLength", None)
+        if not isinstance(length, int) or length < 0:
+            log.warning("%s without a valid acceptedLength: %s", PARTIAL_ACCEPT, params)
+            return
+        record(ls, params, "partial", length)
+
+    @server.feature(DISMISS)
+    def dismiss(ls: TactfulServer, params: Any) -> None:
+        record(ls, params, "dismissed")
+
+    @server.feature(SHOWN)
+    def shown(ls: TactfulServer, params: Any) -> None:
+        record(ls, params, "shown")
+
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TactfulServer, _: Any) -> None:
         ls.shutdown_model()
 
     return server
+
+
+def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None) -> None:
+    """Feedback notifications have no answer: a bad one is logged, never raised."""
+    suggestion_id = getattr(params, "id", None)
+    if ls.engine is None or not isinstance(suggestion_id, str):
+        log.warning("feedback %r for no known suggestion: %s", outcome, params)
+        return
+    try:
+        ls.engine.record_outcome(suggestion_id, outcome, length)
+    except UnknownSuggestionError:
+        log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)
 
 
 def to_inline_list(result: CompletionResult, text: str) -> types.InlineCompletionList:

@@ -116,7 +116,7 @@ class TactfulServer(LanguageServer):
     def load_model(self) -> None:
         """Load (or reload, if its settings changed) the model in the background."""
         c = self.config
-        key = (c.model, c.n_gpu_layers, c.threads, c.context_size)
+        key = (c.model, c.n_gpu_layers, c.threads, c.context_size, c.kv_cache_reuse)
         if key == self._loaded_key:
             if self.engine is not None:
                 self.engine.settings = engine_settings(c)
@@ -193,6 +193,7 @@ def load_backend(c: Config) -> ModelBackend:
             n_threads=c.threads or None,
             n_gpu_layers=c.n_gpu_layers,
             fim=fim,
+            reuse_kv_cache=c.kv_cache_reuse,
         ),
         name=resolved.name,
     )

@@ -37,6 +37,8 @@ class LlamaSettings:
     n_gpu_layers: int = 0
     n_batch: int = 256
     fim: str | None = None  # family name or "none"; None detects it from the GGUF
+    # Reuse the KV cache of the previous prompt's common prefix; off only to measure it.
+    reuse_kv_cache: bool = True
 
 
 def check_gguf(path: Path) -> None:
@@ -80,6 +82,7 @@ class LlamaBackend:
             self._fim = fim_templates.detect(metadata, self.has_special_token)
         self._extra_stop_ids = self._fim_stop_ids()
         self._add_bos = self._llm._model.add_bos_token()
+        self._reuse_kv_cache = settings.reuse_kv_cache
         log.info(
             "loaded %s in %.2fs (fim: %s)",
             path.name, self.load_seconds, self._fim.family if self._fim else "none",
@@ -109,6 +112,8 @@ class LlamaBackend:
         return ids
 
     def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+        if not self._reuse_kv_cache:
+            self._llm.reset()
         tokens = self.tokenize(prompt)
         limit = self.context_size - params.max_tokens
         if len(tokens) > limit:
