@@ -11,14 +11,25 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from completion import rules
 from completion.postprocess import Surroundings, postprocess
 from completion.prompt import PromptBudget, build_prompt
 from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
 from completion.stops import BlockStop, LineStop
+from context.similar import Snippet
 from models.backend import GenerationParams, ModelBackend, StopRule
+
+
+class ContextSource(Protocol):
+    """Retrieved context for a request: snippets that fit a token budget."""
+
+    def snippets(
+        self, path: str, prefix: str, budget_tokens: int, count: Callable[[str], int]
+    ) -> list[Snippet]: ...
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,10 @@ class EngineSettings:
     max_lines: int = 8
     prefix_tokens: int = 1024
     suffix_tokens: int = 256
+    context_tokens: int = 384  # of prefix_tokens, at most this much for retrieved context
     time_budget_ms: int = 3000
+    file_header: bool = True  # start the prompt with the file's path, as a comment
+    use_fim: bool = True  # the model's FIM template where it has one
 
 
 class UnknownSuggestionError(KeyError):
@@ -37,9 +51,15 @@ class UnknownSuggestionError(KeyError):
 class CompletionEngine:
     REMEMBERED = 256  # suggestions kept for accept and typing-through
 
-    def __init__(self, backend: ModelBackend, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self,
+        backend: ModelBackend,
+        settings: EngineSettings | None = None,
+        context: ContextSource | None = None,
+    ) -> None:
         self.backend = backend
         self.settings = settings or EngineSettings()
+        self.context = context
         self._issued: OrderedDict[str, Suggestion] = OrderedDict()
         self._outcomes: dict[str, str] = {}
         self._accepted_length: dict[str, int] = {}
@@ -64,14 +84,22 @@ class CompletionEngine:
 
         backend = self.backend
         s = self.settings
+        snippets = (
+            self.context.snippets(
+                request.path, request.prefix, s.context_tokens, backend.count_tokens
+            )
+            if self.context is not None
+            else []
+        )
         prompt = build_prompt(
             prefix=request.prefix,
             suffix=request.suffix,
-            path=request.path,
+            path=request.path if s.file_header else "",
             language=request.language,
-            fim=backend.fim,
+            fim=backend.fim if s.use_fim else None,
             budget=PromptBudget(s.prefix_tokens, s.suffix_tokens),
             count=backend.count_tokens,
+            snippets=snippets,
         )
         line_before = rules.line_before_cursor(request)
         line_after = rules.line_after_cursor(request)

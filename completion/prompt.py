@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from context.similar import Snippet
 from models.backend import Prompt
 from models.fim import FimTemplate
 
@@ -31,8 +32,18 @@ def comment_prefix(language: str) -> str:
 
 @dataclass(frozen=True)
 class PromptBudget:
-    prefix_tokens: int = 1024
+    prefix_tokens: int = 1024  # for retrieved context and the prefix together
     suffix_tokens: int = 256
+
+
+def render_snippets(snippets: list[Snippet], language: str) -> str:
+    """Snippets as comments, so a prefix-only model reads them as part of the file."""
+    mark = comment_prefix(language)
+    out = []
+    for snippet in snippets:
+        out.append(f"{mark} Compare this snippet from {snippet.path}:\n")
+        out.extend(f"{mark} {line}".rstrip() + "\n" for line in snippet.text.split("\n"))
+    return "".join(out)
 
 
 def prefix_window(prefix: str, max_tokens: int, count: Callable[[str], int]) -> str:
@@ -72,10 +83,13 @@ def build_prompt(
     fim: FimTemplate | None,
     budget: PromptBudget,
     count: Callable[[str], int],
+    snippets: list[Snippet] | None = None,
 ) -> Prompt:
     header = f"{comment_prefix(language)} {path}\n" if path else ""
-    before = prefix_window(prefix, budget.prefix_tokens, count)
+    context = render_snippets(snippets or [], language)
+    used = count(header + context) if context else 0
+    before = header + context + prefix_window(prefix, max(16, budget.prefix_tokens - used), count)
     if fim is None:
-        return Prompt(((header + before, False),))
+        return Prompt(((before, False),))
     after = suffix_window(suffix, budget.suffix_tokens, count)
-    return Prompt(fim.parts(header + before, after))
+    return Prompt(fim.parts(before, after))

@@ -175,6 +175,66 @@ def demo(file: str | None, model: str | None, positions: int, seed: int) -> None
     run_demo(Path(file) if file else None, name, positions, seed)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks on real code nobody here wrote: quality, typing replay, predictor."""
+
+
+def _emit(summary: dict[str, object], table: str, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(table)
+
+
+@bench.command("quality")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file of name==version lines of PyPI packages.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory for results.json, results.md and the plots.")
+@click.option("--limit", default=100, show_default=True, help="How many masked spans.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--strategies", default="prefix,jaccard,tactful", show_default=True,
+              help="Comma-separated: prefix, fim, jaccard, tactful.")
+@click.option("--levels", default="line_rest,line,statement,expression,block",
+              show_default=True, help="Comma-separated span levels to mask.")
+@click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str, levels: str,
+                  model: str | None, as_json: bool) -> None:
+    """Mask spans of real packages with tree-sitter and compare prompt strategies."""
+    _setup_logging("warning")
+    from evaluation.quality import format_table, run_quality
+
+    summary = run_quality(
+        Path(corpus), Path(out), limit=limit, seed=seed,
+        strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
+        model=model, levels=tuple(v.strip() for v in levels.split(",") if v.strip()),
+    )
+    _emit(summary, format_table(summary), as_json)
+
+
+@bench.command("predictor")
+@click.option("--train", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Events in the CUPS format (gzipped JSON lines).")
+@click.option("--test", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--cv-by-user", is_flag=True, help="Cross-validate on --train, grouped by user.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
+                    as_json: bool) -> None:
+    """Train the acceptance predictor on one file, report AUC and hiding on another."""
+    from evaluation.predictor_bench import format_table, run_predictor_bench
+
+    if not cv_by_user and test is None:
+        raise click.UsageError("give --test FILE, or --cv-by-user")
+    summary = run_predictor_bench(Path(train), Path(test) if test else None,
+                                  cv_by_user=cv_by_user, seed=seed)
+    _emit(summary, format_table(summary), as_json)
+
+
 def _parse_location(location: str) -> tuple[Path, int, int]:
     try:
         path, line, col = location.rsplit(":", 2)

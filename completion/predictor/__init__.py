@@ -1,0 +1,1 @@
+"""The acceptance predictor: decides whether a suggestion is worth generating and showing."""

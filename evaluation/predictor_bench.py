@@ -1,0 +1,472 @@
+"""`tactful bench predictor`: how well the acceptance predictor separates accepts from rejects.
+
+It replays real human telemetry (the CUPS format, see ../shared/data/cups/README.md) through
+the very feature function the server uses, `completion.predictor.features`, and trains two
+logistic regressions as in the CDHF cascade: gate 1 sees only what is known before
+generation (may skip the model call), gate 2 also sees the suggestion (may hide it).
+
+Every history feature of a suggestion (time since the previous one, the last outcome, the
+recent acceptance rate, typing speed) is computed from that user's earlier events only, as a
+live server would. Models are judged on other users than they were trained on: either a
+separate test file or leave-one-user-out cross-validation; the regularisation strength is
+chosen by an inner cross-validation over the training users alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut  # type: ignore[import-untyped]
+from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+from completion.predictor.features import (
+    MIN_TYPING_SPAN_S,
+    RECENT_DECISIONS,
+    TYPING_WINDOW_S,
+    ContextSnapshot,
+    Outcome,
+    Stage,
+    SuggestionSnapshot,
+    feature_names,
+    post_features,
+    pre_features,
+    vectorize,
+)
+from context.languages import language_for_path
+
+DECISIONS = {"Accepted": "accepted", "Rejected": "rejected"}
+PRECISION_TARGET = 0.95  # hide/skip only where at least this share would have been rejected
+MAX_INNER_FOLDS = 12  # inner cross-validation that picks C: one fold per user up to this
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One decided suggestion: what was known when it was shown, and what the user did."""
+
+    user: int
+    time: datetime
+    context: ContextSnapshot
+    suggestion: SuggestionSnapshot
+    accepted: bool
+
+
+def load_events(path: Path) -> list[dict[str, Any]]:
+    """The events of a gzipped JSON-lines CUPS file, in file order."""
+    if path.name.endswith(".enc"):
+        raise ValueError(f"{path} is encrypted; the held-back users are not for development")
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def split_prompt(prompt: str) -> tuple[str | None, str]:
+    """(language, prefix) of a CUPS prompt, without the tool's own header lines.
+
+    The tool put a `# Path: file` (or `// Path:`) line, and for non-Python files a
+    `// Language: x` line, at the top of the text before the cursor; they are not the user's
+    code, so they are removed and the language is read from them.
+    """
+    lines = prompt.split("\n")
+    language: str | None = None
+    kept: list[str] = []
+    in_header = True  # the header is the top lines, a shebang aside
+    for line in lines:
+        header = line.lstrip("#/ ").strip() if line.startswith(("# ", "// ")) else ""
+        if in_header and header.startswith("Language:"):
+            language = header.removeprefix("Language:").strip() or language
+        elif in_header and header.startswith("Path:"):
+            language = language or language_for_path(header.removeprefix("Path:").strip())
+        else:
+            in_header = in_header and line.startswith("#!")
+            kept.append(line)
+    return language, "\n".join(kept)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _number(measurements: dict[str, Any], key: str) -> float | None:
+    value = measurements.get(key)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+class _UserHistory:
+    """What a live server would remember about one user, fed with events in time order."""
+
+    def __init__(self) -> None:
+        self.last_shown: datetime | None = None
+        self.decisions: deque[bool] = deque(maxlen=RECENT_DECISIONS)
+        self.last_outcome: Outcome | None = None
+        # (time, document length, characters inserted by accepting at that time)
+        self.timeline: deque[tuple[datetime, float, int]] = deque()
+
+    def typing_speed(self, now: datetime, document_length: float | None) -> float | None:
+        """Net characters typed per second over the last seconds, accepted text excluded."""
+        while self.timeline and (now - self.timeline[0][0]).total_seconds() > TYPING_WINDOW_S:
+            self.timeline.popleft()
+        if document_length is None or not self.timeline:
+            return None
+        start, start_length, _ = self.timeline[0]
+        span = (now - start).total_seconds()
+        if span < MIN_TYPING_SPAN_S:
+            return None
+        inserted = sum(n for _, _, n in self.timeline)
+        return max(document_length - start_length - inserted, 0.0) / span
+
+    def context(
+        self, now: datetime, prefix: str, language: str, measurements: dict[str, Any]
+    ) -> ContextSnapshot:
+        document_length = _number(measurements, "documentLength")
+        cursor = _number(measurements, "promptEndPos")
+        since = None if self.last_shown is None else (now - self.last_shown).total_seconds()
+        rate = sum(self.decisions) / len(self.decisions) if self.decisions else None
+        return ContextSnapshot(
+            prefix=prefix,
+            suffix="",  # CUPS records no text after the cursor
+            language=language,
+            trigger="typed",  # every CUPS suggestion was shown automatically while typing
+            document_length=int(document_length) if document_length is not None else len(prefix),
+            seconds_since_last=since,
+            last_outcome=self.last_outcome,
+            acceptance_rate=rate,
+            typing_speed=self.typing_speed(now, document_length),
+            cursor_offset=int(cursor) if cursor is not None else None,
+        )
+
+    def observe(self, now: datetime, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "Shown":
+            self.last_shown = now
+        inserted = 0
+        if kind in DECISIONS:
+            accepted = kind == "Accepted"
+            self.decisions.append(accepted)
+            self.last_outcome = "accepted" if accepted else "rejected"
+            inserted = len(str(event.get("suggestion") or "")) if accepted else 0
+        length = _number(event.get("measurements") or {}, "documentLength")
+        if length is not None:
+            self.timeline.append((now, length, inserted))
+
+
+def build_examples(events: Iterable[dict[str, Any]]) -> list[Example]:
+    """One example per suggestion that was shown and then accepted or rejected.
+
+    Per user, in time order: a `Shown` is paired with the next `Accepted`/`Rejected` event if
+    that event is about the same suggestion text; `Replay` and `Browsing` are skipped; a
+    `Shown` followed by another `Shown` before any decision is dropped. The context of a
+    suggestion is taken when it was shown, before its own decision is observed.
+    """
+    by_user: dict[int, list[tuple[datetime, int, dict[str, Any]]]] = {}
+    for index, event in enumerate(events):
+        by_user.setdefault(int(event["user"]), []).append(
+            (_parse_time(str(event["time"])), index, event)
+        )
+    examples: list[Example] = []
+    for user, rows in sorted(by_user.items()):
+        rows.sort(key=lambda row: (row[0], row[1]))
+        history = _UserHistory()
+        pending: tuple[datetime, ContextSnapshot, SuggestionSnapshot] | None = None
+        for now, _, event in rows:
+            kind = event.get("event")
+            if kind == "Shown":
+                measurements = event.get("measurements") or {}
+                language, prefix = split_prompt(str(event.get("prompt") or ""))
+                ctx = history.context(now, prefix, language or "python", measurements)
+                tokens = _number(measurements, "numTokens")
+                sug = SuggestionSnapshot(
+                    text=str(event.get("suggestion") or ""),
+                    num_tokens=int(tokens) if tokens is not None else 0,
+                    mean_logprob=_number(measurements, "meanLogProb"),
+                    min_logprob=None,  # CUPS logs only the mean
+                )
+                pending = (now, ctx, sug)
+            elif kind in DECISIONS and pending is not None:
+                shown_at, ctx, sug = pending
+                if str(event.get("suggestion") or "") == sug.text:
+                    examples.append(Example(user, shown_at, ctx, sug, kind == "Accepted"))
+                pending = None
+            history.observe(now, event)
+    return examples
+
+
+def feature_matrix(examples: Sequence[Example], stage: Stage) -> FloatArray:
+    """The examples as rows of the stage's features, in `feature_names(stage)` order."""
+    names = feature_names(stage)
+    rows = [
+        vectorize(
+            pre_features(e.context) if stage == "pre" else post_features(e.context, e.suggestion),
+            names,
+        )
+        for e in examples
+    ]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
+
+
+def _model(c: float, balanced: bool, seed: int) -> Pipeline:
+    return make_pipeline(
+        StandardScaler(),
+        LogisticRegression(
+            C=c, class_weight="balanced" if balanced else None, max_iter=2000, random_state=seed
+        ),
+    )
+
+
+def _auc(labels: NDArray[np.bool_], scores: FloatArray) -> float | None:
+    if labels.size == 0 or labels.all() or not labels.any():
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def _choose_c(
+    x: FloatArray, y: NDArray[np.bool_], groups: NDArray[np.int64], balanced: bool, seed: int
+) -> float:
+    """The C with the best pooled out-of-fold AUC over the training users only."""
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 3:
+        return 1.0
+    # Leave-one-user-out is deterministic, so the bench is too; with many users, k folds.
+    splitter = (
+        LeaveOneGroupOut()
+        if n_groups <= MAX_INNER_FOLDS
+        else GroupKFold(n_splits=MAX_INNER_FOLDS, shuffle=True, random_state=seed)
+    )
+    folds = list(splitter.split(x, y, groups))
+    best_c, best_auc = 1.0, -1.0
+    for c in C_GRID:
+        scores = np.zeros(len(y), dtype=np.float64)
+        for fit_idx, score_idx in folds:
+            if y[fit_idx].all() or not y[fit_idx].any():
+                scores[score_idx] = 0.5
+                continue
+            model = _model(c, balanced, seed).fit(x[fit_idx], y[fit_idx])
+            scores[score_idx] = model.predict_proba(x[score_idx])[:, 1]
+        auc = _auc(y, scores)
+        if auc is not None and auc > best_auc:
+            best_c, best_auc = c, auc
+    return best_c
+
+
+def _fit_predict(
+    x_train: FloatArray,
+    y_train: NDArray[np.bool_],
+    groups: NDArray[np.int64],
+    x_test: FloatArray,
+    balanced: bool,
+    seed: int,
+) -> tuple[FloatArray, float]:
+    c = _choose_c(x_train, y_train, groups, balanced, seed)
+    model = _model(c, balanced, seed).fit(x_train, y_train)
+    return np.asarray(model.predict_proba(x_test)[:, 1], dtype=np.float64), c
+
+
+def max_share_at_precision(
+    scores: Sequence[float] | FloatArray,
+    accepted: Sequence[bool] | NDArray[np.bool_],
+    precision: float = PRECISION_TARGET,
+) -> tuple[float, float | None]:
+    """(largest share hideable, threshold): hiding all scores <= threshold keeps precision.
+
+    Precision is the share of hidden suggestions that were in fact rejected. Thresholds are
+    the distinct scores, so tied scores are hidden together, as a real threshold would.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    a = np.asarray(accepted, dtype=bool)
+    if s.size == 0:
+        return 0.0, None
+    order = np.argsort(s, kind="stable")
+    s, a = s[order], a[order]
+    best_share, best_threshold = 0.0, None
+    hidden = rejected = 0
+    i = 0
+    while i < s.size:
+        j = i
+        while j < s.size and s[j] == s[i]:
+            rejected += int(not a[j])
+            j += 1
+        hidden = j
+        if rejected / hidden >= precision:
+            best_share, best_threshold = hidden / s.size, float(s[i])
+        i = j
+    return best_share, best_threshold
+
+
+def _mean_logprob_auc(examples: Sequence[Example]) -> float | None:
+    """The AUC of the model's raw mean log-probability alone: the baseline to beat."""
+    known = [e for e in examples if e.suggestion.mean_logprob is not None]
+    labels = np.asarray([e.accepted for e in known], dtype=bool)
+    scores = np.asarray([e.suggestion.mean_logprob for e in known], dtype=np.float64)
+    return _auc(labels, scores)
+
+
+def run_predictor_bench(
+    train: Path,
+    test: Path | None,
+    cv_by_user: bool = False,
+    seed: int = 0,
+    balanced: bool = False,
+) -> dict[str, Any]:
+    """Train gate 1 (pre) and gate 2 (post) and measure them on users they never saw.
+
+    With `cv_by_user`, `test` must be None: leave-one-user-out over the train file, the
+    metrics computed on the pooled out-of-fold probabilities (per-fold AUCs in "folds").
+    `balanced` weights the classes equally; off by default so the probabilities stay
+    calibrated, which a cost-model threshold needs (AUC barely depends on it). `seed` only
+    matters with more than MAX_INNER_FOLDS training users (it shuffles the inner folds).
+
+    The shares at 95% precision hinge on the few accepted suggestions among the lowest
+    scores, so on a few hundred examples they jump; the shares at 90% are steadier.
+    """
+    if cv_by_user and test is not None:
+        raise ValueError("cv_by_user cross-validates on the train file: pass test=None")
+    if not cv_by_user and test is None:
+        raise ValueError("a test file is needed unless cv_by_user is set")
+    # Hundreds of tiny fits: multi-threaded BLAS only adds overhead (tenfold, measured).
+    with threadpool_limits(limits=1):
+        return _run(train, test, cv_by_user, seed, balanced)
+
+
+def _run(
+    train: Path, test: Path | None, cv_by_user: bool, seed: int, balanced: bool
+) -> dict[str, Any]:
+
+    train_examples = build_examples(load_events(train))
+    test_examples = [] if test is None else build_examples(load_events(test))
+    x_pre = feature_matrix(train_examples, "pre")
+    x_post = feature_matrix(train_examples, "post")
+    y = np.asarray([e.accepted for e in train_examples], dtype=bool)
+    groups = np.asarray([e.user for e in train_examples], dtype=np.int64)
+
+    folds: list[dict[str, Any]] = []
+    if cv_by_user:
+        evaluated = train_examples
+        y_test = y
+        p_pre = np.zeros(len(y), dtype=np.float64)
+        p_post = np.zeros(len(y), dtype=np.float64)
+        for fit_idx, test_idx in LeaveOneGroupOut().split(x_post, y, groups):
+            pre, c_pre = _fit_predict(
+                x_pre[fit_idx], y[fit_idx], groups[fit_idx], x_pre[test_idx], balanced, seed
+            )
+            post, c_post = _fit_predict(
+                x_post[fit_idx], y[fit_idx], groups[fit_idx], x_post[test_idx], balanced, seed
+            )
+            p_pre[test_idx], p_post[test_idx] = pre, post
+            folds.append({
+                "user": int(groups[test_idx][0]),
+                "n": int(test_idx.size),
+                "acceptance_rate": float(y[test_idx].mean()),
+                "auc_pre": _auc(y[test_idx], pre),
+                "auc_post": _auc(y[test_idx], post),
+                "c_pre": c_pre,
+                "c_post": c_post,
+            })
+    else:
+        evaluated = test_examples
+        y_test = np.asarray([e.accepted for e in test_examples], dtype=bool)
+        p_pre, c_pre = _fit_predict(
+            x_pre, y, groups, feature_matrix(test_examples, "pre"), balanced, seed
+        )
+        p_post, c_post = _fit_predict(
+            x_post, y, groups, feature_matrix(test_examples, "post"), balanced, seed
+        )
+        folds.append({"user": None, "n": len(test_examples), "c_pre": c_pre, "c_post": c_post})
+
+    hidden_share, hidden_threshold = max_share_at_precision(p_post, y_test)
+    gate1_share, gate1_threshold = max_share_at_precision(p_pre, y_test)
+    hidden_share_90, _ = max_share_at_precision(p_post, y_test, 0.90)
+    gate1_share_90, _ = max_share_at_precision(p_pre, y_test, 0.90)
+    fold_pre = [f["auc_pre"] for f in folds if f.get("auc_pre") is not None]
+    fold_post = [f["auc_post"] for f in folds if f.get("auc_post") is not None]
+    return {
+        "n_train": len(train_examples),
+        "n_test": len(evaluated),
+        "n_users_train": len(set(groups.tolist())),
+        "n_users_test": len({e.user for e in evaluated}),
+        "evaluation": "leave-one-user-out" if cv_by_user else "train/test files",
+        "base_acceptance_rate": float(y_test.mean()) if y_test.size else None,
+        "auc_pre": _auc(y_test, p_pre),
+        "auc_post": _auc(y_test, p_post),
+        "auc_pre_fold_mean": float(np.mean(fold_pre)) if fold_pre else None,
+        "auc_post_fold_mean": float(np.mean(fold_post)) if fold_post else None,
+        "auc_mean_logprob_only": _mean_logprob_auc(evaluated),
+        "hidden_share_at_95": hidden_share,
+        "hidden_threshold": hidden_threshold,
+        "gate1_share": gate1_share,
+        "gate1_threshold": gate1_threshold,
+        "hidden_share_at_90": hidden_share_90,
+        "gate1_share_at_90": gate1_share_90,
+        "n_features_pre": x_pre.shape[1],
+        "n_features_post": x_post.shape[1],
+        "class_weight": "balanced" if balanced else "none",
+        "folds": folds,
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A small Markdown table of the headline numbers, then one row per fold if any."""
+    keys = [
+        "n_train", "n_test", "base_acceptance_rate", "auc_pre", "auc_post",
+        "auc_mean_logprob_only", "hidden_share_at_95", "gate1_share",
+        "hidden_share_at_90", "gate1_share_at_90",
+    ]
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_fmt(summary.get(key))} |" for key in keys if key in summary]
+    folds = [f for f in summary.get("folds", []) if f.get("user") is not None]
+    if folds:
+        lines += [
+            "",
+            "| held-out user | n | accepted | auc_pre | auc_post |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f['user']} | {f['n']} | {_fmt(f.get('acceptance_rate'))} "
+            f"| {_fmt(f.get('auc_pre'))} | {_fmt(f.get('auc_post'))} |"
+            for f in folds
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m evaluation.predictor_bench TRAIN [TEST]`, for use before the CLI has it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("train", type=Path)
+    parser.add_argument("test", type=Path, nargs="?")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--balanced", action="store_true")
+    args = parser.parse_args(argv)
+    summary = run_predictor_bench(
+        args.train, args.test, cv_by_user=args.test is None, seed=args.seed,
+        balanced=args.balanced,
+    )
+    print(format_table(summary))
+
+
+if __name__ == "__main__":
+    main()

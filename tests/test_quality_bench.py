@@ -1,0 +1,109 @@
+"""The quality benchmark: corpus files, masked-span tasks, metrics, and a small real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evaluation import metrics
+from evaluation.corpus import CorpusError, Package, read_corpus
+from evaluation.quality import run_quality_on
+from evaluation.tasks import LEVELS, candidates, sample_tasks
+
+SOURCE = '''import os
+
+
+def load(path, mode="r"):
+    """Read a file."""
+    with open(path, mode) as f:
+        data = f.read()
+    if not data:
+        raise ValueError("empty file: " + path)
+    return data.splitlines()
+'''
+
+
+def test_corpus_file_parsing(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("# comment\nattrs==26.1.0\n\nh11 == 0.16.0  # trailing\n")
+    assert read_corpus(corpus) == [("attrs", "26.1.0"), ("h11", "0.16.0")]
+    corpus.write_text("attrs\n")
+    with pytest.raises(CorpusError, match="name==version"):
+        read_corpus(corpus)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_level_masks_a_real_span(level: str) -> None:
+    spans = list(candidates(SOURCE, level))
+    assert spans, level
+    for start, end in spans:
+        target = SOURCE[start:end]
+        assert target.strip()
+        if level in ("line_rest", "line", "expression"):
+            assert "\n" not in target
+    if level == "expression":
+        assert ("path, mode" in [SOURCE[s:e] for s, e in spans])
+    if level == "block":
+        # The cursor sits after the indentation of the body's first line.
+        start, _ = spans[0]
+        assert SOURCE[SOURCE.rfind("\n", 0, start) + 1 : start].isspace()
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Package:
+    """A real installed package (nobody here wrote it), as a corpus package."""
+    spec = importlib.util.find_spec("sqlite_utils")
+    assert spec is not None and spec.submodule_search_locations
+    root = tmp_path / "sqlite_utils_pkg"
+    shutil.copytree(spec.submodule_search_locations[0], root / "sqlite_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return Package("sqlite-utils", "installed", root)
+
+
+def test_sampling_is_deterministic_and_spread(package: Package) -> None:
+    first = sample_tasks([package], 20, seed=3)
+    again = sample_tasks([package], 20, seed=3)
+    other = sample_tasks([package], 20, seed=4)
+    assert [t.id for t in first] == [t.id for t in again]
+    assert [t.id for t in first] != [t.id for t in other]
+    assert len({t.path for t in first}) > 1 and len({t.level for t in first}) == len(LEVELS)
+    for t in first:
+        source = (package.root / t.path).read_text()
+        assert t.prefix + t.target + t.suffix == source
+
+
+def test_metrics() -> None:
+    assert metrics.exact_match("x = 1  \n", "x = 1") == 1.0
+    assert metrics.exact_match_first_line("a()\nb()", "a()\nc()") == 1.0
+    assert metrics.edit_similarity("abc", "abd") == pytest.approx(2 / 3)
+    assert metrics.identifier_f1("foo(bar)", "foo(baz)") == pytest.approx(0.5)
+    lo, hi = metrics.bootstrap_ci([0.0, 1.0] * 50)
+    assert lo < 0.5 < hi
+    point, lo, hi = metrics.paired_relative_ci([1.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0])
+    assert point == pytest.approx(0.5) and lo <= point <= hi
+
+
+@pytest.mark.model
+def test_a_small_real_run_writes_its_outputs(
+    package: Package, tmp_path: Path, default_model_path: Path
+) -> None:
+    out = tmp_path / "out"
+    summary = run_quality_on([package], out, limit=6, seed=0,
+                             strategies=("prefix", "fim", "jaccard", "tactful"), model=None)
+    assert summary["skipped"] == ["fim"]  # the embedded model has no FIM
+    for name in ("prefix", "jaccard", "tactful"):
+        entry = summary["strategies"][name]
+        assert entry["n"] == 6
+        assert 0.0 <= entry["exact_match"] <= 1.0
+        assert entry["latency_ms_p50"] > 0
+    # jaccard's prompt carries snippets from other files: it must be longer than prefix's.
+    assert (summary["strategies"]["jaccard"]["prompt_tokens_mean"]
+            > summary["strategies"]["prefix"]["prompt_tokens_mean"])
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["rows"]) == 18
+    assert (out / "results.md").read_text().count("|") > 10
+    assert (out / "quality.png").stat().st_size > 1000
