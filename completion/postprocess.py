@@ -32,21 +32,16 @@ def strip_trailing_space(text: str, _: Surroundings) -> str | None:
 def drop_suffix_overlap(text: str, around: Surroundings) -> str | None:
     """Remove the end of the suggestion that the text after the cursor already has.
 
-    A model without FIM sees no suffix, so it happily writes the `)` or `):` that the
-    editor already inserted: "foo(a, b)" before ")" becomes "foo(a, b".
+    A model without FIM sees no suffix, so it happily writes the `:` or the quote that
+    the editor already inserted: "else:" before ":" becomes "else".
     """
     after = around.line_after.rstrip()
     if "\n" not in text and after:
-        # Of the overlaps (and none), keep the one that leaves the line best balanced,
-        # the longest on a tie: in "f(g(" + "x)" + ")" the suggestion's ")" closes g.
-        def cost(k: int) -> tuple[int, int, int]:
-            closers, openers = bracket_debt(around.line_before + text[: len(text) - k] + after)
-            return (closers, openers, -k)
-
-        overlaps = [k for k in range(1, min(len(after), len(text)) + 1)
-                    if text.endswith(after[:k])]
-        best = min([0, *overlaps], key=cost)
-        return text[: len(text) - best]
+        # Brackets are stop_at_enclosing_closer's job: it knows which one the cursor is in.
+        for k in range(min(len(after), len(text)), 0, -1):
+            if text.endswith(after[:k]) and not any(ch in _PAIRS for ch in after[:k]):
+                return text[:-k]
+        return text
     # Multi-line: drop trailing lines that repeat the lines after the cursor.
     suffix_lines = [s.strip() for s in around.suffix.split("\n") if s.strip()]
     lines = text.split("\n")
@@ -58,19 +53,31 @@ def drop_suffix_overlap(text: str, around: Surroundings) -> str | None:
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
-def bracket_debt(line: str) -> tuple[int, int]:
-    """(closers no opener matches, openers left open) in `line`; strings are not parsed."""
-    stack: list[str] = []
-    unmatched = 0
-    for ch in line:
-        if ch in "([{":
-            stack.append(ch)
+def stop_at_enclosing_closer(text: str, around: Surroundings) -> str | None:
+    """End a one-line suggestion where it closes the bracket the cursor is in.
+
+    The editor already put that closer after the cursor; whatever the model writes past
+    its own copy of it would land inside the brackets: "f(" + "a) + g(b" + ")" is wrong,
+    "f(" + "a" + ")" is right.
+    """
+    after = around.line_after.lstrip()
+    if "\n" in text or not after or after[0] not in _PAIRS:
+        return text
+    depth = 0
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
         elif ch in _PAIRS:
-            if stack and stack[-1] == _PAIRS[ch]:
-                stack.pop()
-            else:
-                unmatched += 1
-    return unmatched, len(stack)
+            if depth == 0:
+                return text[:i] if ch == after[0] else text
+            depth -= 1
+    return text
 
 
 def drop_empty(text: str, _: Surroundings) -> str | None:
@@ -93,6 +100,7 @@ def drop_repetition(text: str, around: Surroundings) -> str | None:
 
 FILTERS: tuple[Filter, ...] = (
     strip_trailing_space,
+    stop_at_enclosing_closer,
     drop_suffix_overlap,
     drop_repetition,
     strip_trailing_space,

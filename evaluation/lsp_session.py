@@ -1,7 +1,9 @@
 """An editor in a box: starts `tactful serve` over stdio and speaks LSP to it.
 
 The demo and the replay benchmark use it, so every number they report went through the
-real server exactly as an editor's request would.
+real server exactly as an editor's request would. It keeps its own copy of each open
+document so that edits go out as incremental didChange ranges in UTF-16 positions, as an
+editor sends them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from lsprotocol import types
 from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
+from lsp.positions import position_at
+
 STATUS = "tactful/status"
+PARTIAL_ACCEPT = "tactful/partialAccept"
+DISMISS = "tactful/dismiss"
+SHOWN = "tactful/shown"
+CANCEL_REQUEST = "$/cancelRequest"
+
+InlineAnswer = types.InlineCompletionList | Sequence[types.InlineCompletionItem] | None
 
 
 class _Client(LanguageClient):
@@ -57,14 +67,18 @@ class ServerSession:
         options: dict[str, Any] | None = None,
         root: Path | None = None,
         env: dict[str, str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.options = options or {}
         self.root = root
         self.env = env
+        # The server's command line; benchmarks may run it under a probe.
+        self.command = command or [sys.executable, "-m", "lsp.cli", "serve"]
         self.client = _Client("tactful-evaluation", "0.1")
         self.statuses: list[dict[str, Any]] = []
         self._ready = asyncio.Event()
         self._versions: dict[str, int] = {}
+        self._texts: dict[str, str] = {}
         self.stderr_path: Path | None = None
         self._stderr: IO[bytes] | None = None
 
@@ -85,9 +99,7 @@ class ServerSession:
         os.close(fd)
         self.stderr_path = Path(name)
         self._stderr = self.stderr_path.open("wb")
-        await self.client.start_server(
-            [sys.executable, "-m", "lsp.cli", "serve"], stderr=self._stderr, env=self.env
-        )
+        await self.client.start_server(self.command, stderr=self._stderr, env=self.env)
         root_uri = self.root.resolve().as_uri() if self.root else None
         await self.client.initialize_async(
             types.InitializeParams(
@@ -112,8 +124,31 @@ class ServerSession:
         if self._stderr is not None:
             self._stderr.close()
 
+    @property
+    def pid(self) -> int | None:
+        server = self.client._server
+        return server.pid if server is not None else None
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's peak resident memory so far (VmHWM), where /proc has it."""
+        if self.pid is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+        return None
+
+    def text(self, uri: str) -> str:
+        """The document as this client last sent it."""
+        return self._texts[uri]
+
     def open(self, uri: str, text: str, language: str = "python") -> None:
         self._versions[uri] = 1
+        self._texts[uri] = text
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(
                 text_document=types.TextDocumentItem(
@@ -122,8 +157,16 @@ class ServerSession:
             )
         )
 
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+        self._versions.pop(uri, None)
+        self._texts.pop(uri, None)
+
     def replace_all(self, uri: str, text: str) -> None:
         self._versions[uri] += 1
+        self._texts[uri] = text
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(
@@ -133,21 +176,79 @@ class ServerSession:
             )
         )
 
+    def edit(self, uri: str, start: int, end: int, new_text: str) -> None:
+        """Replace text[start:end] (string offsets) with one incremental didChange."""
+        text = self._texts[uri]
+        start_line, start_char = position_at(text, start)
+        end_line, end_char = position_at(text, end)
+        self._versions[uri] += 1
+        self._texts[uri] = text[:start] + new_text + text[end:]
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=uri, version=self._versions[uri]
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=start_line, character=start_char),
+                            end=types.Position(line=end_line, character=end_char),
+                        ),
+                        text=new_text,
+                    )
+                ],
+            )
+        )
+
     async def inline_completion(
         self, uri: str, line: int, character: int, invoked: bool = False
-    ) -> types.InlineCompletionList | Sequence[types.InlineCompletionItem] | None:
+    ) -> InlineAnswer:
+        result: InlineAnswer = await self.request_inline_completion(
+            uri, line, character, invoked
+        )
+        return result
+
+    def request_inline_completion(
+        self,
+        uri: str,
+        line: int,
+        character: int,
+        invoked: bool = False,
+        msg_id: str | None = None,
+    ) -> asyncio.Future[Any]:
+        """Send the request without waiting: the future resolves to its answer, or raises.
+
+        Give `msg_id` to be able to cancel it with `cancel`.
+        """
         kind = (
             types.InlineCompletionTriggerKind.Invoked
             if invoked
             else types.InlineCompletionTriggerKind.Automatic
         )
-        return await self.client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line=line, character=character),
-                context=types.InlineCompletionContext(trigger_kind=kind),
-            )
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+            context=types.InlineCompletionContext(trigger_kind=kind),
         )
+        future: asyncio.Future[Any] = self.client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id
+        )
+        return future
+
+    def cancel(self, msg_id: str) -> None:
+        """$/cancelRequest, as an editor sends for a request whose answer it no longer needs."""
+        self.client.protocol.notify(CANCEL_REQUEST, types.CancelParams(id=msg_id))
+
+    def shown(self, suggestion_id: str) -> None:
+        self.client.protocol.notify(SHOWN, {"id": suggestion_id})
+
+    def partial_accept(self, suggestion_id: str, accepted_length: int) -> None:
+        self.client.protocol.notify(
+            PARTIAL_ACCEPT, {"id": suggestion_id, "acceptedLength": accepted_length}
+        )
+
+    def dismiss(self, suggestion_id: str) -> None:
+        self.client.protocol.notify(DISMISS, {"id": suggestion_id})
 
     async def accept(self, item: types.InlineCompletionItem) -> None:
         assert item.command is not None
@@ -158,9 +259,7 @@ class ServerSession:
         )
 
 
-def first_item(
-    answer: types.InlineCompletionList | Sequence[types.InlineCompletionItem] | None,
-) -> types.InlineCompletionItem | None:
+def first_item(answer: InlineAnswer) -> types.InlineCompletionItem | None:
     items = answer.items if isinstance(answer, types.InlineCompletionList) else answer
     return items[0] if items else None
 

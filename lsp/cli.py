@@ -216,6 +216,26 @@ def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str,
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("replay")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--files", default=4, show_default=True, help="How many held-out regions.")
+@click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
+@click.option("--naive", is_flag=True, help="No cache reuse, typing-through or gating.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, seed: int,
+                 model: str | None, as_json: bool) -> None:
+    """A simulated developer types held-out code through the real server."""
+    _setup_logging("warning")
+    from evaluation.replay import format_table, run_replay
+
+    summary = run_replay(Path(corpus), Path(out), files=files, cps=cps, naive=naive,
+                         seed=seed, model=model)
+    _emit(summary, format_table(summary), as_json)
+
+
 @bench.command("predictor")
 @click.option("--train", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Events in the CUPS format (gzipped JSON lines).")

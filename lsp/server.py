@@ -139,12 +139,13 @@ class TactfulServer(LanguageServer):
         except ModelError as exc:
             self.engine = None
             self.model_error = str(exc)
-            self.send_status("error", str(exc))
+            # The message first: a client that waits for the status then finds it shown.
             self.window_show_message(
                 types.ShowMessageParams(
                     type=types.MessageType.Error, message=f"Tactful: {exc}"
                 )
             )
+            self.send_status("error", str(exc))
             return
         except Exception as exc:  # a bug, but the server must go on serving
             log.exception("model load failed")

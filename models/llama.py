@@ -59,11 +59,15 @@ class LlamaBackend:
         settings = settings or LlamaSettings()
         check_gguf(path)
         started = time.perf_counter()
+        threads = settings.n_threads or _default_threads()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads or _default_threads(),
+                n_threads=threads,
+                # Prompt batches too: llama-cpp-python would otherwise use every core for
+                # them whatever `threads` says.
+                n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 n_batch=settings.n_batch,
                 logits_all=False,
@@ -115,6 +119,10 @@ class LlamaBackend:
         if not self._reuse_kv_cache:
             self._llm.reset()
         tokens = self.tokenize(prompt)
+        if not tokens:
+            # Nothing to condition on (an empty file, a model without BOS): llama.cpp
+            # cannot sample from an empty context.
+            return Generation(text="", stopped_by="empty_prompt")
         limit = self.context_size - params.max_tokens
         if len(tokens) > limit:
             # The engine budgets prompts; this only guards a caller that did not.

@@ -46,7 +46,7 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
-DEFAULT_MODEL = "gemma3-270m"
+DEFAULT_MODEL = "smollm2-135m"
 
 
 def register(spec: ModelSpec) -> None:

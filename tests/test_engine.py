@@ -102,3 +102,9 @@ def test_max_tokens_is_respected(backend: LlamaBackend) -> None:
     assert result.tokens <= 5
     assert len(result.token_logprobs) == result.tokens
     assert all(lp <= 0 for lp in result.token_logprobs)
+
+
+def test_an_empty_prompt_generates_nothing_instead_of_failing(backend: LlamaBackend) -> None:
+    # A model without BOS and a cursor at the start of a file give no prompt tokens at all.
+    result = backend.generate(Prompt(()), lambda t: None, GenerationParams(max_tokens=4))
+    assert (result.text, result.stopped_by) == ("", "empty_prompt")

@@ -10,6 +10,7 @@ from completion.postprocess import (
     drop_repetition,
     drop_suffix_overlap,
     postprocess,
+    stop_at_enclosing_closer,
     strip_trailing_space,
 )
 
@@ -23,17 +24,30 @@ def around(
 @pytest.mark.parametrize(
     ("before", "text", "after", "expected"),
     [
-        ("print(", "x)", ")", "x"),  # the editor's ")" is already there
-        ("f(g(", "x)", ")", "x)"),  # the suggestion's ")" closes g(
-        ("f(g(", "x))", "))", "x"),
         ("    else", ":", ":", ""),
-        ("d = {", "'a': 1}", "}", "'a': 1"),
         ("x = ", "foo", ")", "foo"),  # nothing overlaps
         ("s = \"", "hello\"", "\"", "hello"),
+        ("y = ", "compute(a, b)", ")", "compute(a, b)"),  # its own ")" is not the editor's
     ],
 )
 def test_drop_suffix_overlap_single_line(before: str, text: str, after: str, expected: str) -> None:
     assert drop_suffix_overlap(text, around(before, after)) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "text", "after", "expected"),
+    [
+        ("print(", "x)", ")", "x"),  # the editor's ")" is already there
+        ("f(g(", "x))", "))", "x"),
+        ("d = {", "'a': 1}", "}", "'a': 1"),
+        ("f(", "a) + g(b", ")", "a"),  # the model closed the call and went on
+        ("f(", "a, g(b), 'x)'", ")", "a, g(b), 'x)'"),  # closers inside strings do not count
+        ("f(", "a]", ")", "a]"),  # a closer of another kind is not the cursor's bracket
+        ("x = ", "f(a) + 1", "", "f(a) + 1"),  # nothing after the cursor: nothing to stop at
+    ],
+)
+def test_stop_at_enclosing_closer(before: str, text: str, after: str, expected: str) -> None:
+    assert stop_at_enclosing_closer(text, around(before, after)) == expected
 
 
 def test_drop_suffix_overlap_multi_line_drops_lines_after_the_cursor() -> None:

@@ -13,7 +13,6 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from completion.postprocess import bracket_debt
 from lsp.positions import position_at
 
 pytestmark = pytest.mark.model
@@ -79,6 +78,22 @@ async def complete(
     return list(answer.items if isinstance(answer, types.InlineCompletionList) else answer)
 
 
+def unmatched_closers(line: str) -> int:
+    """Closing brackets in `line` that no earlier opener in it matches (strings ignored)."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    unmatched = 0
+    for ch in line:
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs:
+            if stack and stack[-1] == pairs[ch]:
+                stack.pop()
+            else:
+                unmatched += 1
+    return unmatched
+
+
 def closer_cuts(text: str, n: int) -> list[tuple[int, str]]:
     """Places right after the "(" of one-call lines like `x = f(args)`, with the arguments
     removed and the closers kept, as an editor's auto-pairing leaves them."""
@@ -120,7 +135,7 @@ async def test_completions_at_real_positions_and_accept(
         assert isinstance(suggestion, str) and suggestion.strip()
         assert "\n" not in suggestion  # mid-line: one line
         line_before = text[text.rfind("\n", 0, offset) + 1 : offset]
-        unmatched, _ = bracket_debt(line_before + suggestion + closers)
+        unmatched = unmatched_closers(line_before + suggestion + closers)
         assert unmatched == 0, f"{suggestion!r} repeats the {closers!r} after the cursor"
         assert item.range is not None and item.range.start == types.Position(line, character)
         assert item.command is not None and item.command.command == "tactful.accept"
