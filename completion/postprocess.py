@@ -80,6 +80,14 @@ def stop_at_enclosing_closer(text: str, around: Surroundings) -> str | None:
     return text
 
 
+def drop_doubled_space(text: str, around: Surroundings) -> str | None:
+    """Tokenizers glue a space to the next word; after a typed space it would be a second."""
+    before = around.line_before
+    if before.strip() and before.endswith((" ", "\t")) and text.startswith(" "):
+        return text.lstrip(" ")
+    return text
+
+
 def drop_empty(text: str, _: Surroundings) -> str | None:
     return text if text.strip() else None
 
@@ -100,6 +108,7 @@ def drop_repetition(text: str, around: Surroundings) -> str | None:
 
 FILTERS: tuple[Filter, ...] = (
     strip_trailing_space,
+    drop_doubled_space,
     stop_at_enclosing_closer,
     drop_suffix_overlap,
     drop_repetition,

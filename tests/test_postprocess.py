@@ -6,6 +6,7 @@ import pytest
 
 from completion.postprocess import (
     Surroundings,
+    drop_doubled_space,
     drop_empty,
     drop_repetition,
     drop_suffix_overlap,
@@ -59,6 +60,13 @@ def test_drop_suffix_overlap_multi_line_drops_lines_after_the_cursor() -> None:
 def test_strip_trailing_space() -> None:
     assert strip_trailing_space("a  \nb\t\n\n", around()) == "a\nb"
     assert strip_trailing_space("  ", around()) == ""
+
+
+def test_drop_doubled_space() -> None:
+    assert drop_doubled_space(" with x", around("can be interpolated ")) == "with x"
+    assert drop_doubled_space(" with x", around("interpolated")) == " with x"
+    # Indentation is not a typed space: a block line keeps its own.
+    assert drop_doubled_space("    return x", around("    ")) == "    return x"
 
 
 def test_drop_empty() -> None:
