@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+
+import {
+  AGGRESSIVENESS,
+  CLIENT_ONLY_SETTING_KEYS,
+  SERVER_SETTING_KEYS,
+  affectsServerSettings,
+  asAggressiveness,
+  didChangeConfigurationParams,
+  initializationOptions,
+  toServerSettings,
+} from '../src/settings';
+import { EXTENSION_ROOT, REPO_ROOT } from './helpers';
+
+interface JsonSchemaProperty {
+  type: string;
+  default: unknown;
+  minimum?: number;
+  maximum?: number;
+  enum?: string[];
+  description?: string;
+  markdownDescription?: string;
+  scope?: string;
+}
+
+const manifest = JSON.parse(fs.readFileSync(path.join(EXTENSION_ROOT, 'package.json'), 'utf8')) as {
+  contributes: { configuration: { properties: Record<string, JsonSchemaProperty> } };
+};
+const properties = manifest.contributes.configuration.properties;
+
+/** A getter over package.json's defaults, like an untouched VS Code configuration. */
+function defaults(key: string): unknown {
+  return properties[`tactful.${key}`]?.default;
+}
+
+describe('toServerSettings', () => {
+  it('sends every server setting with the defaults of package.json', () => {
+    const settings = toServerSettings(defaults);
+    assert.deepEqual(Object.keys(settings).sort(), [...SERVER_SETTING_KEYS].sort());
+    assert.equal(settings.enabled, true);
+    assert.equal(settings.model, 'smollm2-135m');
+    assert.equal(settings.contextSize, 2048);
+    assert.equal('aggressiveness' in settings, false);
+  });
+
+  it('never sends the client-only settings', () => {
+    const all: Record<string, unknown> = {
+      serverPath: '/opt/tactful/bin/tactful',
+      trace: { server: 'verbose' },
+      enabled: false,
+      maxTokens: 12,
+    };
+    const settings = toServerSettings((key) => all[key]);
+    assert.deepEqual(settings, { enabled: false, maxTokens: 12 });
+    assert.ok(!('serverPath' in settings));
+    assert.ok(!('trace' in settings));
+  });
+
+  it('leaves out keys without a value, and objects; passes wrong types for the server to report', () => {
+    const all: Record<string, unknown> = { threads: undefined, model: { name: 'x' }, maxLines: 'many' };
+    assert.deepEqual(toServerSettings((key) => all[key]), { maxLines: 'many' });
+  });
+
+  it('wraps the section as initializationOptions and didChangeConfiguration want it', () => {
+    const get = (key: string): unknown => (key === 'logLevel' ? 'debug' : undefined);
+    assert.deepEqual(initializationOptions(get), { tactful: { logLevel: 'debug' } });
+    assert.deepEqual(didChangeConfigurationParams(get), { settings: { tactful: { logLevel: 'debug' } } });
+  });
+
+  it('knows which changes concern the server', () => {
+    assert.equal(affectsServerSettings((s) => s === 'tactful.maxLines'), true);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.aggressiveness'), false);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.serverPath'), false);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.trace.server'), false);
+  });
+
+  it('reads aggressiveness, falling back to balanced', () => {
+    for (const value of AGGRESSIVENESS) {
+      assert.equal(asAggressiveness(value), value);
+    }
+    assert.equal(asAggressiveness('loud'), 'balanced');
+    assert.equal(asAggressiveness(undefined), 'balanced');
+  });
+});
+
+describe('package.json contributes.configuration', () => {
+  it('has exactly the server settings plus the client-only ones', () => {
+    const keys = Object.keys(properties).map((k) => k.replace(/^tactful\./, ''));
+    const expected = [...SERVER_SETTING_KEYS, 'serverPath', 'trace.server', 'aggressiveness'];
+    assert.deepEqual(keys.sort(), expected.sort());
+    for (const key of CLIENT_ONLY_SETTING_KEYS) {
+      assert.ok(keys.some((k) => k === key || k.startsWith(`${key}.`)), key);
+    }
+  });
+
+  it('describes every setting', () => {
+    for (const [key, p] of Object.entries(properties)) {
+      assert.ok((p.description ?? p.markdownDescription ?? '').length > 10, `${key} has no description`);
+    }
+  });
+
+  it('defaults serverPath to tactful, settable in user settings only', () => {
+    const serverPath = properties['tactful.serverPath'];
+    assert.ok(serverPath);
+    assert.equal(serverPath.default, 'tactful');
+    assert.equal(serverPath.scope, 'machine');
+  });
+
+  it('offers quiet, balanced and eager', () => {
+    const aggressiveness = properties['tactful.aggressiveness'];
+    assert.ok(aggressiveness);
+    assert.deepEqual(aggressiveness.enum, [...AGGRESSIVENESS]);
+    assert.equal(aggressiveness.default, 'balanced');
+  });
+});
+
+interface PythonSetting {
+  type: 'boolean' | 'integer' | 'string';
+  default: unknown;
+  minimum: number | null;
+  maximum: number | null;
+  enum: string[] | null;
+  doc: string;
+}
+
+/** lsp/config.py's settings, read by the project's Python; undefined when it cannot run. */
+function pythonSettings(): Record<string, PythonSetting> | undefined {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'lsp', 'config.py'))) {
+    return undefined;
+  }
+  const script = `
+import json
+from dataclasses import fields
+from lsp.config import Config, SETTINGS
+config = Config()
+out = {}
+for f in fields(Config):
+    s = SETTINGS[f.name]
+    v = getattr(config, f.name)
+    out[s.key] = {
+        "type": "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int) else "string",
+        "default": v, "minimum": s.minimum, "maximum": s.maximum,
+        "enum": list(s.choices) or None, "doc": s.doc,
+    }
+print(json.dumps(out))
+`;
+  const venv = path.join(REPO_ROOT, '.venv', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+  for (const python of [process.env.TACTFUL_PYTHON, venv, 'python3'].filter((p): p is string => !!p)) {
+    const run = spawnSync(python, ['-c', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+    if (run.status === 0) {
+      return JSON.parse(run.stdout) as Record<string, PythonSetting>;
+    }
+  }
+  return undefined;
+}
+
+describe('the server settings of lsp/config.py', () => {
+  const server = pythonSettings();
+
+  it('are all in package.json with the same type, default, range and choices', (t) => {
+    if (server === undefined) {
+      t.skip('no Python that can import lsp.config');
+      return;
+    }
+    for (const [key, s] of Object.entries(server)) {
+      const p = properties[`tactful.${key}`];
+      assert.ok(p, `tactful.${key} is missing from package.json`);
+      assert.ok((SERVER_SETTING_KEYS as readonly string[]).includes(key), `${key} is not sent to the server`);
+      assert.equal(p.type, s.type, `type of ${key}`);
+      assert.deepEqual(p.default, s.default, `default of ${key}`);
+      assert.equal(p.minimum, s.minimum ?? undefined, `minimum of ${key}`);
+      assert.equal(p.maximum, s.maximum ?? undefined, `maximum of ${key}`);
+      assert.deepEqual(p.enum, s.enum ?? undefined, `choices of ${key}`);
+    }
+  });
+
+  it('are all keys the server knows', (t) => {
+    if (server === undefined) {
+      t.skip('no Python that can import lsp.config');
+      return;
+    }
+    const unknown = SERVER_SETTING_KEYS.filter((k) => !(k in server));
+    assert.deepEqual(unknown, []);
+  });
+});
