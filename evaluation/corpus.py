@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.store import user_cache_dir
+
 
 class CorpusError(Exception):
     pass
@@ -39,11 +41,7 @@ class Package:
 
 
 def cache_dir() -> Path:
-    override = os.environ.get("TACTFUL_CORPUS_DIR")
-    if override:
-        return Path(override)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tactful" / "corpora"
+    return user_cache_dir("corpora", "TACTFUL_CORPUS_DIR")
 
 
 def read_corpus(path: Path) -> list[tuple[str, str]]:

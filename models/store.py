@@ -27,12 +27,17 @@ Progress = Callable[[str, int, int], None]  # (stage, done bytes, total bytes)
 _CHUNK = 1 << 20
 
 
-def model_dir() -> Path:
-    override = os.environ.get("TACTFUL_MODEL_DIR")
+def user_cache_dir(name: str, override_env: str) -> Path:
+    """`$override_env` if set, else `$XDG_CACHE_HOME/tactful/<name>` (~/.cache by default)."""
+    override = os.environ.get(override_env)
     if override:
         return Path(override)
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "tactful" / "models"
+    return Path(cache) / "tactful" / name
+
+
+def model_dir() -> Path:
+    return user_cache_dir("models", "TACTFUL_MODEL_DIR")
 
 
 def installed_path(spec: ModelSpec) -> Path:
