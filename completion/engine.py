@@ -62,7 +62,6 @@ class CompletionEngine:
         self.context = context
         self._issued: OrderedDict[str, Suggestion] = OrderedDict()
         self._outcomes: dict[str, str] = {}
-        self._accepted_length: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def complete(
@@ -151,9 +150,7 @@ class CompletionEngine:
         result.reason = "shown"
         return result
 
-    def record_outcome(
-        self, suggestion_id: str, outcome: str, accepted_length: int | None = None
-    ) -> Suggestion:
+    def record_outcome(self, suggestion_id: str, outcome: str) -> Suggestion:
         """Note what became of a suggestion: shown, accepted, partial, dismissed."""
         with self._lock:
             suggestion = self._issued.get(suggestion_id)
@@ -161,10 +158,6 @@ class CompletionEngine:
                 raise UnknownSuggestionError(suggestion_id)
             if outcome == "accepted" or self._outcomes.get(suggestion_id) != "accepted":
                 self._outcomes[suggestion_id] = outcome
-            if accepted_length is not None:
-                self._accepted_length[suggestion_id] = max(
-                    accepted_length, self._accepted_length.get(suggestion_id, 0)
-                )
             return suggestion
 
     def accept(self, suggestion_id: str) -> Suggestion:
@@ -183,7 +176,6 @@ class CompletionEngine:
             while len(self._issued) > self.REMEMBERED:
                 old, _ = self._issued.popitem(last=False)
                 self._outcomes.pop(old, None)
-                self._accepted_length.pop(old, None)
 
 
 def _first_nonblank_line(text: str) -> str:

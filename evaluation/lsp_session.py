@@ -67,13 +67,10 @@ class ServerSession:
         options: dict[str, Any] | None = None,
         root: Path | None = None,
         env: dict[str, str] | None = None,
-        command: list[str] | None = None,
     ) -> None:
         self.options = options or {}
         self.root = root
         self.env = env
-        # The server's command line; benchmarks may run it under a probe.
-        self.command = command or [sys.executable, "-m", "lsp.cli", "serve"]
         self.client = _Client("tactful-evaluation", "0.1")
         self.statuses: list[dict[str, Any]] = []
         self._ready = asyncio.Event()
@@ -99,7 +96,9 @@ class ServerSession:
         os.close(fd)
         self.stderr_path = Path(name)
         self._stderr = self.stderr_path.open("wb")
-        await self.client.start_server(self.command, stderr=self._stderr, env=self.env)
+        await self.client.start_server(
+            [sys.executable, "-m", "lsp.cli", "serve"], stderr=self._stderr, env=self.env
+        )
         root_uri = self.root.resolve().as_uri() if self.root else None
         await self.client.initialize_async(
             types.InitializeParams(

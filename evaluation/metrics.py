@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -86,10 +86,11 @@ def paired_relative_ci(
     return point, ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The q-quantile (0..1), linear between closest ranks; None for no values."""
     ordered = sorted(values)
+    if not ordered:
+        return None
     k = (len(ordered) - 1) * q
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)

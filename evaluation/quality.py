@@ -175,8 +175,8 @@ def summarize(rows: list[Row], strategies: list[str], seed: int) -> dict[str, An
             entry[m] = statistics.fmean(values) if values else 0.0
             entry[f"{m}_ci95"] = list(metrics.bootstrap_ci(values, seed))
         latencies = [r.latency_ms for r in rs]
-        entry["latency_ms_p50"] = metrics.percentile(latencies, 0.5)
-        entry["latency_ms_p95"] = metrics.percentile(latencies, 0.95)
+        entry["latency_ms_p50"] = metrics.percentile(latencies, 0.5) or 0.0
+        entry["latency_ms_p95"] = metrics.percentile(latencies, 0.95) or 0.0
         entry["generated_tokens_mean"] = (
             statistics.fmean(r.generated_tokens for r in rs) if rs else 0.0
         )

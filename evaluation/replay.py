@@ -16,10 +16,9 @@ server runs (before and after the typing; the faster of the two).
 `naive` turns off what should make the server fast (for now only KV-cache reuse:
 typing-through and gating do not exist yet), for the speed-up ratio.
 
-Model calls are counted in the server process itself: it is `tactful serve` with a probe
-around `CompletionEngine.complete` that writes one line per completion to stderr. The
-server's own debug log cannot do this: a request stopped by `$/cancelRequest` (most of
-them, at typing speed) leaves no log line even when it ran the model.
+Model calls are counted from the server's own debug log: `tactful serve` writes one
+record per completion the engine ran, from the model thread, so a request stopped by
+`$/cancelRequest` (most of them, at typing speed) is counted too.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-import math
 import os
 import random
 import re
@@ -36,7 +34,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,12 +44,15 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from evaluation.corpus import Package, load_corpus
 from evaluation.lsp_session import ServerSession, first_item, item_text
+from evaluation.metrics import percentile
+from lsp.handlers import COMPLETION_LOG
 from lsp.positions import position_at
 from models import registry, store
 from models.backend import GenerationParams, Prompt
 from models.llama import LlamaBackend, LlamaSettings
 
-PROBE = "tactful-replay-completion "
+# What marks the server's per-completion records in its log.
+PROBE = f"lsp.handlers: {COMPLETION_LOG}"
 PUNCTUATION = frozenset("([{,:.=")
 SUMMARY_KEYS = (
     "keystrokes", "shown", "accepted", "acceptance_rate", "chars_saved_per_char_typed",
@@ -316,17 +317,6 @@ def decide(suggestion: str, upcoming: str) -> Decision:
 # -- metrics ------------------------------------------------------------------------------
 
 
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """The q-th percentile (0..100), linear between closest ranks; None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -380,16 +370,16 @@ def summarize(
         "chars_saved_per_char_typed": _ratio(saved, keystrokes),
         "model_calls": len(calls),
         "model_calls_per_100_keystrokes": _ratio(100 * len(calls), keystrokes),
-        "latency_ms_p50": percentile(latencies, 50),
-        "latency_ms_p95": percentile(latencies, 95),
-        "floor_ratio_p50": percentile(ratios, 50),
-        "floor_ratio_p95": percentile(ratios, 95),
-        "server_prompt_ms_p50": percentile((c["prompt_ms"] for c in calls), 50),
+        "latency_ms_p50": percentile(latencies, 0.5),
+        "latency_ms_p95": percentile(latencies, 0.95),
+        "floor_ratio_p50": percentile(ratios, 0.5),
+        "floor_ratio_p95": percentile(ratios, 0.95),
+        "server_prompt_ms_p50": percentile((c["prompt_ms"] for c in calls), 0.5),
         # The server's own decode speed while typing, a cross-check of the floor: decode
         # time runs from the first token, so n tokens took n - 1 steps (EOS aside).
         "server_decode_ms_per_token_p50": percentile(
             (c["decode_ms"] / (c["generated_tokens"] - 1) for c in calls
-             if c.get("generated_tokens", 0) >= 3), 50
+             if c.get("generated_tokens", 0) >= 3), 0.5
         ),
         "kv_reused_fraction": _ratio(sum(c["reused_tokens"] for c in calls), prompt_tokens),
         "request_statuses": dict(sorted(statuses.items())),
@@ -398,7 +388,7 @@ def summarize(
         "regions_completed": sum(r.completed for r in regions),
         "typing_seconds": round(sum(r.seconds for r in regions), 1),
         "warm_up_ms_p50": percentile(
-            (r.warm_up_ms for r in regions if r.warm_up_ms is not None), 50
+            (r.warm_up_ms for r in regions if r.warm_up_ms is not None), 0.5
         ),
         "peak_rss_mb": peak_rss_mb,
     }
@@ -644,49 +634,14 @@ def _fate(request: _Request) -> str:
     return "stale"  # a suggestion that came after the text had moved on
 
 
-# -- the server under a probe -------------------------------------------------------------
-
-
-def serve_probed() -> None:
-    """`tactful serve`, writing one line per completion to stderr: the reason and what the
-    model did. Run in the server process (see `_server_command`)."""
-    from completion.engine import CompletionEngine
-    from lsp.cli import main
-
-    complete = CompletionEngine.complete
-
-    def probed(self: CompletionEngine, *args: Any, **kwargs: Any) -> Any:
-        result = complete(self, *args, **kwargs)
-        request = args[0] if args else kwargs.get("request")
-        line = json.dumps({
-            "document": getattr(request, "document_id", ""),
-            "reason": result.reason,
-            "prompt_tokens": result.prompt_tokens,
-            "reused_tokens": result.reused_tokens,
-            "generated_tokens": result.generated_tokens,
-            "total_ms": round(result.timings.total_ms, 2),
-            "prompt_ms": round(result.timings.prompt_ms, 2),
-            "decode_ms": round(result.timings.decode_ms, 2),
-        })
-        sys.stderr.write(PROBE + line + "\n")
-        sys.stderr.flush()
-        return result
-
-    CompletionEngine.complete = probed  # type: ignore[method-assign]
-    main(["serve"])
-
-
-def _server_command() -> list[str]:
-    return [sys.executable, "-c", "from evaluation.replay import serve_probed; serve_probed()"]
-
-
 def read_probe(log: str) -> list[dict[str, Any]]:
-    """The probe's completion lines in a server's stderr."""
+    """The server's completion records (its debug log) in its stderr."""
     found = []
     for line in log.splitlines():
-        if line.startswith(PROBE):
+        at = line.find(PROBE)
+        if at >= 0:
             try:
-                found.append(json.loads(line[len(PROBE) :]))
+                found.append(json.loads(line[at + len(PROBE) :]))
             except json.JSONDecodeError:
                 continue  # a line cut short when the server was stopped
     return found
@@ -896,7 +851,7 @@ async def _replay(
     for number, (root, members) in enumerate(by_root.items()):
         if budget is not None and budget <= 0:
             break
-        session = ServerSession(options, root=root, command=_server_command())
+        session = ServerSession({**options, "logLevel": "debug"}, root=root)
         try:
             status = await session.start()
             if status["state"] != "ready":

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from completion.engine import UnknownSuggestionError
+from completion.engine import CompletionEngine, UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult
 from lsp.positions import PositionError, position_at
 from lsp.server import TactfulServer
@@ -34,6 +35,8 @@ ACCEPT_COMMAND = "tactful.accept"
 PARTIAL_ACCEPT = "tactful/partialAccept"
 DISMISS = "tactful/dismiss"
 SHOWN = "tactful/shown"
+# Debug log lines "completion {json}", one per completion the engine ran.
+COMPLETION_LOG = "completion "
 
 
 def create_server() -> TactfulServer:
@@ -129,7 +132,7 @@ def create_server() -> TactfulServer:
         ls.pending[uri] = cancel
         try:
             result = await asyncio.get_running_loop().run_in_executor(
-                ls.model_thread, engine.complete, request, cancel
+                ls.model_thread, complete_and_log, engine, request, cancel
             )
         except asyncio.CancelledError:  # $/cancelRequest: stop the model at its next token
             cancel.set()
@@ -137,7 +140,6 @@ def create_server() -> TactfulServer:
         finally:
             if ls.pending.get(uri) is cancel:
                 del ls.pending[uri]
-        log.debug("completion %s: %s in %.0f ms", uri, result.reason, result.timings.total_ms)
         return to_inline_list(result, doc.text)
 
     @server.command(ACCEPT_COMMAND)
@@ -158,7 +160,9 @@ def create_server() -> TactfulServer:
         if not isinstance(length, int) or length < 0:
             log.warning("%s without a valid acceptedLength: %s", PARTIAL_ACCEPT, params)
             return
-        record(ls, params, "partial", length)
+        # The length is for the feedback store, which is yet to come; the log keeps it now.
+        log.debug("partial accept of %s: %d characters", getattr(params, "id", None), length)
+        record(ls, params, "partial")
 
     @server.feature(DISMISS)
     def dismiss(ls: TactfulServer, params: Any) -> None:
@@ -175,14 +179,34 @@ def create_server() -> TactfulServer:
     return server
 
 
-def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None) -> None:
+def complete_and_log(
+    engine: CompletionEngine, request: CompletionRequest, cancel: threading.Event
+) -> CompletionResult:
+    """Run on the model thread, so even a request the client cancelled meanwhile (its
+    coroutine is gone) leaves its record in the log: what the model did, and why."""
+    result = engine.complete(request, cancel)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(COMPLETION_LOG + "%s", json.dumps({
+            "document": request.document_id,
+            "reason": result.reason,
+            "prompt_tokens": result.prompt_tokens,
+            "reused_tokens": result.reused_tokens,
+            "generated_tokens": result.generated_tokens,
+            "total_ms": round(result.timings.total_ms, 2),
+            "prompt_ms": round(result.timings.prompt_ms, 2),
+            "decode_ms": round(result.timings.decode_ms, 2),
+        }))
+    return result
+
+
+def record(ls: TactfulServer, params: Any, outcome: str) -> None:
     """Feedback notifications have no answer: a bad one is logged, never raised."""
     suggestion_id = getattr(params, "id", None)
     if ls.engine is None or not isinstance(suggestion_id, str):
         log.warning("feedback %r for no known suggestion: %s", outcome, params)
         return
     try:
-        ls.engine.record_outcome(suggestion_id, outcome, length)
+        ls.engine.record_outcome(suggestion_id, outcome)
     except UnknownSuggestionError:
         log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)
 

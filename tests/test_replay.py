@@ -17,6 +17,7 @@ from pygls.exceptions import JsonRpcRequestCancelled
 
 from evaluation.corpus import Package
 from evaluation.lsp_session import ServerSession
+from evaluation.metrics import percentile
 from evaluation.replay import (
     PROBE,
     SUMMARY_KEYS,
@@ -33,7 +34,6 @@ from evaluation.replay import (
     keystroke_count,
     make_region,
     next_keystroke,
-    percentile,
     pick_regions,
     read_probe,
     replay_packages,
@@ -211,11 +211,11 @@ def test_first_word() -> None:
 
 
 def test_percentile() -> None:
-    assert percentile([], 50) is None
-    assert percentile([7.0], 95) == 7.0
-    assert percentile([5, 1, 3, 2, 4], 50) == 3
-    assert percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
-    assert percentile([10, 20], 0) == 10 and percentile([10, 20], 100) == 20
+    assert percentile([], 0.5) is None
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([5, 1, 3, 2, 4], 0.5) == 3
+    assert percentile([1, 2, 3, 4, 5], 0.95) == pytest.approx(4.8)
+    assert percentile([10, 20], 0) == 10 and percentile([10, 20], 1) == 20
 
 
 def _row(status: str, **kw: object) -> dict[str, object]:
