@@ -7,6 +7,7 @@ one llama.cpp context); call it from one worker thread. `accept` may be called f
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -17,18 +18,20 @@ from typing import Protocol
 
 from completion import rules
 from completion.postprocess import Surroundings, postprocess
-from completion.prompt import PromptBudget, build_prompt
+from completion.prompt import PromptBudget, build_prompt, prefix_window
 from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
 from completion.stops import BlockStop, LineStop
-from context.similar import Snippet
+from context.snippet import ContextQuery, Snippet
 from models.backend import GenerationParams, ModelBackend, StopRule
+
+log = logging.getLogger(__name__)
 
 
 class ContextSource(Protocol):
     """Retrieved context for a request: snippets that fit a token budget."""
 
     def snippets(
-        self, path: str, prefix: str, budget_tokens: int, count: Callable[[str], int]
+        self, query: ContextQuery, budget_tokens: int, count: Callable[[str], int]
     ) -> list[Snippet]: ...
 
 
@@ -40,8 +43,9 @@ class EngineSettings:
     suffix_tokens: int = 256
     context_tokens: int = 384  # of prefix_tokens, at most this much for retrieved context
     time_budget_ms: int = 3000
-    file_header: bool = True  # start the prompt with the file's path, as a comment
+    file_header: bool = True  # start the prompt with the file's path
     use_fim: bool = True  # the model's FIM template where it has one
+    use_repo_layout: bool = True  # context as files of the model's repository layout
 
 
 class UnknownSuggestionError(KeyError):
@@ -83,13 +87,7 @@ class CompletionEngine:
 
         backend = self.backend
         s = self.settings
-        snippets = (
-            self.context.snippets(
-                request.path, request.prefix, s.context_tokens, backend.count_tokens
-            )
-            if self.context is not None
-            else []
-        )
+        snippets = self._retrieve(request)
         prompt = build_prompt(
             prefix=request.prefix,
             suffix=request.suffix,
@@ -99,6 +97,8 @@ class CompletionEngine:
             budget=PromptBudget(s.prefix_tokens, s.suffix_tokens),
             count=backend.count_tokens,
             snippets=snippets,
+            layout=backend.repo_layout if s.use_repo_layout else None,
+            repo=request.workspace,
         )
         line_before = rules.line_before_cursor(request)
         line_after = rules.line_after_cursor(request)
@@ -150,6 +150,19 @@ class CompletionEngine:
         result.reason = "shown"
         return result
 
+    def _retrieve(self, request: CompletionRequest) -> list[Snippet]:
+        """Context for the request; a failing source costs the context, not the completion."""
+        if self.context is None or self.settings.context_tokens <= 0:
+            return []
+        count = self.backend.count_tokens
+        fim = self.backend.fim is not None and self.settings.use_fim
+        query = context_query(request, self.settings, count, suffix_in_prompt=fim)
+        try:
+            return self.context.snippets(query, self.settings.context_tokens, count)
+        except Exception:
+            log.exception("context retrieval failed for %s; completing without it", request.path)
+            return []
+
     def record_outcome(self, suggestion_id: str, outcome: str) -> Suggestion:
         """Note what became of a suggestion: shown, accepted, partial, dismissed."""
         with self._lock:
@@ -176,6 +189,22 @@ class CompletionEngine:
             while len(self._issued) > self.REMEMBERED:
                 old, _ = self._issued.popitem(last=False)
                 self._outcomes.pop(old, None)
+
+
+def context_query(request: CompletionRequest, settings: EngineSettings,
+                  count: Callable[[str], int], suffix_in_prompt: bool = False) -> ContextQuery:
+    """What retrieval is asked for `request`, with the window the prompt will at least show
+    (retrieval leaves out what is in it)."""
+    budget = max(16, settings.prefix_tokens - settings.context_tokens)
+    window = prefix_window(request.prefix, budget, count)
+    return ContextQuery(
+        path=request.path,
+        language=request.language,
+        prefix=request.prefix,
+        suffix=request.suffix,
+        window_start=len(request.prefix) - len(window),
+        suffix_in_prompt=suffix_in_prompt,
+    )
 
 
 def _first_nonblank_line(text: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from context.similar import Snippet
+from context.snippet import Snippet
 from models.backend import Prompt
-from models.fim import FimTemplate
+from models.fim import FimTemplate, RepoLayout
 
 # The prefix window starts on a grid of this many characters (then at the next line
 # start), so typing does not move it: the cached tokens stay valid.
@@ -41,7 +41,7 @@ def render_snippets(snippets: list[Snippet], language: str) -> str:
     mark = comment_prefix(language)
     out = []
     for snippet in snippets:
-        out.append(f"{mark} Compare this snippet from {snippet.path}:\n")
+        out.append(f"{mark} {snippet.heading}:\n")
         out.extend(f"{mark} {line}".rstrip() + "\n" for line in snippet.text.split("\n"))
     return "".join(out)
 
@@ -84,12 +84,26 @@ def build_prompt(
     budget: PromptBudget,
     count: Callable[[str], int],
     snippets: list[Snippet] | None = None,
+    layout: RepoLayout | None = None,
+    repo: str = "",
 ) -> Prompt:
-    header = f"{comment_prefix(language)} {path}\n" if path else ""
-    context = render_snippets(snippets or [], language)
-    used = count(header + context) if context else 0
-    before = header + context + prefix_window(prefix, max(16, budget.prefix_tokens - used), count)
+    """The prompt: context, then the file. With a repository layout, each snippet is a file
+    of its own and the file's path heads it; otherwise snippets and path are comments."""
+    snippets = snippets or []
+    head: list[tuple[str, bool]] = []
+    if layout is not None and (snippets or path):
+        if layout.repo_name and repo:
+            head += [(layout.repo_name, True), (f"{repo}\n", False)]
+        for snippet in snippets:
+            head += [(layout.file_sep, True), (f"{snippet.path}\n{snippet.text}\n", False)]
+        head.append((layout.file_sep, True))
+        header = f"{path}\n"
+    else:
+        header = (f"{comment_prefix(language)} {path}\n" if path else "")
+        header = render_snippets(snippets, language) + header
+    used = sum(count(text) + (1 if special else 0) for text, special in head) + count(header)
+    before = header + prefix_window(prefix, max(16, budget.prefix_tokens - used), count)
     if fim is None:
-        return Prompt(((before, False),))
+        return Prompt((*head, (before, False)))
     after = suffix_window(suffix, budget.suffix_tokens, count)
-    return Prompt(fim.parts(before, after))
+    return Prompt((*head, *fim.parts(before, after)))

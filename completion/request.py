@@ -16,6 +16,7 @@ class CompletionRequest:
     path: str = ""  # workspace-relative path when known; shown to the model
     trigger: Trigger = "typed"
     document_id: str = ""  # stable id of the document (the URI), for per-document state
+    workspace: str = ""  # the workspace's name: the repository name of a repository layout
 
     @property
     def prefix(self) -> str:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from context.snippet import ContextQuery, Snippet
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keywords and one-letter names say nothing about what code is about.
 _STOP = frozenset({
@@ -17,13 +19,6 @@ _STOP = frozenset({
     "not", "and", "or", "is", "None", "True", "False", "import", "from", "as", "with", "try",
     "except", "finally", "raise", "pass", "lambda", "yield", "await", "async",
 })
-
-
-@dataclass(frozen=True)
-class Snippet:
-    path: str
-    text: str
-    score: float = 0.0
 
 
 def identifiers(text: str) -> frozenset[str]:
@@ -52,21 +47,22 @@ class SimilarCode:
                 if tokens:
                     self._windows.append(_Window(path, chunk, tokens))
 
-    def snippets(self, path: str, prefix: str, budget_tokens: int,
+    def snippets(self, query: ContextQuery, budget_tokens: int,
                  count: Callable[[str], int], max_snippets: int = 3) -> list[Snippet]:
-        """The best windows of files other than `path` that fit `budget_tokens` together."""
+        """The best windows of files other than the query's that fit `budget_tokens`."""
         if budget_tokens <= 0:
             return []
-        query = identifiers("\n".join(prefix.split("\n")[-self.query_lines :]))
-        if not query:
+        path = query.path
+        tokens = identifiers("\n".join(query.prefix.split("\n")[-self.query_lines :]))
+        if not tokens:
             return []
         scored = []
         for w in self._windows:
             if w.path == path:
                 continue
-            common = len(query & w.tokens)
+            common = len(tokens & w.tokens)
             if common:
-                scored.append((common / len(query | w.tokens), w))
+                scored.append((common / len(tokens | w.tokens), w))
         scored.sort(key=lambda pair: -pair[0])
         chosen: list[Snippet] = []
         used = 0

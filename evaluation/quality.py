@@ -7,7 +7,13 @@ the same model, token budget, stop rules and post-processing; only the prompt di
 - `fim`: prefix and suffix in the model's FIM template (only for models that have one);
 - `jaccard`: sliding-window Jaccard snippets from the package's other files (Copilot's
   and Continue's prompt), then the file's path and prefix;
-- `tactful`: the project's own pipeline as configured in the server today.
+- `tactful`: the project's own pipeline as the server runs it: the workspace index of the
+  package and every retrieval source (`context.retrieval`);
+- `tactful-without-SOURCE` (`definition`, `outline`, `similar`, `edit`): the same with
+  one source left out, for the ablation.
+
+The task's own file enters the index as the editor would send it: the masked text, not
+the file on disk, so the target never leaks into the context.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any
 
 from completion.engine import CompletionEngine, ContextSource, EngineSettings
 from completion.request import CompletionRequest
+from context.index import WorkspaceIndex
+from context.indexer import index_workspace
+from context.retrieval import SOURCES, RetrievalSettings, Retriever
 from context.similar import SimilarCode
 from evaluation import metrics
 from evaluation.corpus import Package, load_corpus
@@ -30,7 +39,8 @@ from models.backend import ModelBackend
 from models.llama import LlamaBackend, LlamaSettings
 from models.store import resolve
 
-STRATEGIES = ("prefix", "fim", "jaccard", "tactful")
+STRATEGIES = ("prefix", "fim", "jaccard", "tactful",
+              *(f"tactful-without-{source}" for source in SOURCES))
 
 
 @dataclass
@@ -50,7 +60,8 @@ class Row:
 
 
 def engine_for(strategy: str, backend: ModelBackend, base: EngineSettings,
-               context: ContextSource | None) -> CompletionEngine | None:
+               similar: ContextSource | None,
+               index: WorkspaceIndex | None = None) -> CompletionEngine | None:
     """The engine a strategy runs; None where the strategy does not apply to the model."""
     if strategy == "prefix":
         return CompletionEngine(backend, replace(base, file_header=False, use_fim=False))
@@ -59,9 +70,15 @@ def engine_for(strategy: str, backend: ModelBackend, base: EngineSettings,
             return None
         return CompletionEngine(backend, replace(base, file_header=False))
     if strategy == "jaccard":
-        return CompletionEngine(backend, replace(base, use_fim=False), context)
-    if strategy == "tactful":
-        return CompletionEngine(backend, base)
+        # Copilot's prompt: the snippets as comments, whatever the model's layout.
+        return CompletionEngine(backend, replace(base, use_fim=False, use_repo_layout=False),
+                                similar)
+    if strategy == "tactful" or strategy.startswith("tactful-without-"):
+        left_out = strategy.removeprefix("tactful").removeprefix("-without-")
+        if left_out and left_out not in SOURCES:
+            raise ValueError(f"unknown retrieval source {left_out!r}; known: {SOURCES}")
+        settings = RetrievalSettings(sources=tuple(s for s in SOURCES if s != left_out))
+        return CompletionEngine(backend, base, Retriever(index, settings))
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -100,11 +117,13 @@ def run_quality_on(
     base = settings or EngineSettings(max_tokens=64, time_budget_ms=10_000)
     tasks = sample_tasks(packages, limit, seed, levels)
     similar = {p.label: _similar_index(p) for p in packages}
+    indexes = ({p.label: _workspace_index(p, out) for p in packages}
+               if any(s.startswith("tactful") for s in strategies) else {})
     rows: list[Row] = []
     skipped: list[str] = []
     started = time.monotonic()
     for strategy in strategies:
-        engines = {label: engine_for(strategy, backend, base, index)
+        engines = {label: engine_for(strategy, backend, base, index, indexes.get(label))
                    for label, index in similar.items()}
         if any(e is None for e in engines.values()):
             skipped.append(strategy)
@@ -114,7 +133,7 @@ def run_quality_on(
         for n, task in enumerate(tasks, start=1):
             engine = engines[task.package]
             assert engine is not None
-            rows.append(_run_task(engine, task, strategy))
+            rows.append(_run_task(engine, task, strategy, indexes.get(task.package)))
             if n % 10 == 0 or n == len(tasks):
                 print(f"[quality] {strategy}: {n}/{len(tasks)} tasks, "
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr)
@@ -136,13 +155,37 @@ def _similar_index(package: Package) -> SimilarCode:
     return SimilarCode(files)
 
 
-def _run_task(engine: CompletionEngine, task: Task, strategy: str) -> Row:
+def _workspace_index(package: Package, out: Path) -> WorkspaceIndex:
+    """The package's index, built as the server builds a workspace's (fresh each run)."""
+    path = out / "index" / package.label / "index.db"
+    for stale in path.parent.glob("index.db*"):
+        stale.unlink()
+    index = WorkspaceIndex(path)
+    index_workspace(package.root, index)
+    return index
+
+
+def _run_task(engine: CompletionEngine, task: Task, strategy: str,
+              index: WorkspaceIndex | None) -> Row:
+    if index is not None:
+        # As in the editor: the open document's unsaved text is what the index holds.
+        index.update_file(task.path, task.prefix + task.suffix, "python")
+    try:
+        return _complete_task(engine, task, strategy)
+    finally:
+        if index is not None:
+            original = task.prefix + task.target + task.suffix
+            index.update_file(task.path, original, "python")
+
+
+def _complete_task(engine: CompletionEngine, task: Task, strategy: str) -> Row:
     request = CompletionRequest(
         text=task.prefix + task.suffix,
         offset=len(task.prefix),
         language="python",
         path=task.path,
         trigger="invoked",
+        workspace=task.package.split("==")[0],
     )
     result = engine.complete(request)
     prediction = result.suggestions[0].text if result.suggestions else ""

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from models.fim import FimTemplate
+from models.fim import FimTemplate, RepoLayout
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ class ModelBackend(Protocol):
 
     @property
     def fim(self) -> FimTemplate | None: ...
+
+    @property
+    def repo_layout(self) -> RepoLayout | None: ...
 
     @property
     def context_size(self) -> int: ...

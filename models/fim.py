@@ -89,6 +89,34 @@ TEMPLATES: dict[str, FimTemplate] = {
 }
 
 
+@dataclass(frozen=True)
+class RepoLayout:
+    """The repository-level layout a model was trained on: a repository name, then files,
+    each behind a separator and its path (StarCoder2, Qwen2.5-Coder). Context goes in as
+    the code of other files, not as comments."""
+
+    file_sep: str
+    repo_name: str | None = None
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return (self.file_sep, self.repo_name) if self.repo_name else (self.file_sep,)
+
+
+LAYOUTS = (RepoLayout("<|file_sep|>", "<|repo_name|>"), RepoLayout("<file_sep>", "<repo_name>"))
+
+
+def repo_layout(fim: FimTemplate | None,
+                has_token: Callable[[str], bool]) -> RepoLayout | None:
+    """The model's repository layout: its FIM family's, else one its vocabulary holds."""
+    if fim is not None and fim.file_sep and fim.repo_name:
+        return RepoLayout(fim.file_sep, fim.repo_name)
+    for layout in LAYOUTS:
+        if all(has_token(t) for t in layout.tokens):
+            return layout
+    return None
+
+
 def template(family: str) -> FimTemplate | None:
     """The template of a family by name; "none" means: known to have no usable FIM."""
     if family == "none":

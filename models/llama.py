@@ -13,6 +13,7 @@ import ctypes
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from models import fim as fim_templates
 from models.backend import Generation, GenerationParams, Prompt, StopRule
 from models.errors import ModelLoadError
-from models.fim import FimTemplate
+from models.fim import FimTemplate, RepoLayout
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class LlamaBackend:
             self._fim = fim_templates.template(settings.fim)
         else:
             self._fim = fim_templates.detect(metadata, self.has_special_token)
+        self._layout = fim_templates.repo_layout(self._fim, self.has_special_token)
         self._extra_stop_ids = self._fim_stop_ids()
         self._add_bos = self._llm._model.add_bos_token()
         self._reuse_kv_cache = settings.reuse_kv_cache
@@ -95,6 +97,10 @@ class LlamaBackend:
     @property
     def fim(self) -> FimTemplate | None:
         return self._fim
+
+    @property
+    def repo_layout(self) -> RepoLayout | None:
+        return self._layout
 
     @property
     def context_size(self) -> int:
@@ -204,9 +210,12 @@ class LlamaBackend:
             size = -n
 
     def _fim_stop_ids(self) -> set[int]:
-        """Tokens that end a FIM middle but that the vocabulary may not mark end-of-generation."""
+        """Tokens that end a FIM middle or a file of the repository layout, which the
+        vocabulary may not mark end-of-generation."""
         ids: set[int] = set()
-        for tok in self._fim.stop_tokens if self._fim else ():
+        stops = (*(self._fim.stop_tokens if self._fim else ()),
+                 *(self._layout.tokens if self._layout else ()))
+        for tok in stops:
             found = self._llm.tokenize(tok.encode(), add_bos=False, special=True)
             if len(found) == 1:
                 ids.add(found[0])
@@ -215,3 +224,21 @@ class LlamaBackend:
 
 def _default_threads() -> int:
     return max(1, os.cpu_count() or 2)
+
+
+def load_tokenizer(model: str | None = None) -> Callable[[str], int]:
+    """A token counter of `model` (the default if None), from its vocabulary alone."""
+    from models.registry import DEFAULT_MODEL
+    from models.store import resolve
+
+    path = resolve(model or DEFAULT_MODEL).path
+    check_gguf(path)
+    try:
+        vocab = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(f"llama.cpp could not read the vocabulary of {path}: {exc}") from exc
+
+    def count(text: str) -> int:
+        return len(vocab.tokenize(text.encode(), add_bos=False, special=False))
+
+    return count

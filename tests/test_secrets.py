@@ -1,0 +1,187 @@
+"""Secret detection: credential files by name, secret lines by shape, and their redaction."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from context.secrets import SECRET_REASON, is_secret_path, looks_secret, redact
+
+# Built from pieces so that this file does not itself look like it holds secrets.
+GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+AWS_KEY_ID = "AKIA" + "IOSFODNN7EXAMPLE"
+PEM = "\n".join([
+    "-----BEGIN RSA " + "PRIVATE KEY-----",
+    "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM2Y6mJzXcDdOD9bJ5CNHakx6dK5iY",
+    "Kq0mJ2H5q3Jz8f0Cq9fZb7Ytq9sGmT3q5qWv8NVz2S1Hy4xGmE0ZxzXNqzdJcKbp",
+    "-----END RSA " + "PRIVATE KEY-----",
+])
+
+
+def test_reason_constant() -> None:
+    assert SECRET_REASON == "secret"
+
+
+@pytest.mark.parametrize("path", [
+    ".env", ".env.local", ".env.production", "app/.envrc", "config/.ENV",
+    "certs/server.pem", "tls/server.key", "store.p12", "store.pfx", "app.keystore",
+    "release.jks", "vault.kdbx", "id_rsa", "home/.ssh/id_rsa.pub", "id_dsa", "id_ecdsa",
+    "id_ed25519", ".npmrc", "sub/.pypirc", ".netrc", ".git-credentials", "credentials",
+    "credentials.json", "gcp-credentials-prod.json", "Credentials.JSON", "secrets.yaml",
+    "deploy/secrets.yml", "secrets.json", "secrets.toml", ".aws/credentials",
+    "home/user/.aws/credentials", "service-account.json", "service-account-prod.json",
+    "win\\dir\\.env",
+])
+def test_secret_paths(path: str) -> None:
+    assert is_secret_path(path)
+
+
+@pytest.mark.parametrize("path", [
+    "context/secrets.py", "secrets.md", "env.py", "src/environment.ts", "key_utils.py",
+    "keys.py", "tokens.json", "credentials_test.py", "credentials.py", "monkey.py",
+    "README.md", "id.py", "aws/config", "account.json", "service.json", "pem.go",
+])
+def test_ordinary_paths(path: str) -> None:
+    assert not is_secret_path(path)
+
+
+@pytest.mark.parametrize("line", [
+    "-----BEGIN RSA " + "PRIVATE KEY-----",
+    "-----BEGIN OPENSSH " + "PRIVATE KEY-----",
+    "-----BEGIN " + "PRIVATE KEY-----",
+    "-----BEGIN PGP " + "PRIVATE KEY BLOCK-----",
+    f'aws_access_key_id = "{AWS_KEY_ID}"',
+    f"    client = make({AWS_KEY_ID!r})",
+    f"token: {GITHUB_TOKEN}",
+    "GH=" + "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+    'slack = "' + "xoxb-" + '123456789012-abcdefghijkl"',
+    'OPENAI = "' + "sk-" + 'abcdefghijklmnopqrstuvwxyz123456"',
+    'key = "' + "AIza" + 'SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"',
+    'auth = "' + "eyJ" + "hbGciOiJIUzI1NiJ9." + "eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0."
+    'dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"',
+    'stripe.key = "' + "sk_" + 'live_4eC39HqLyjWDarjtT1zdp7dc"',
+    "rk_" + "live_4eC39HqLyjWDarjtT1zdp7dc",
+    'API_KEY = "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"',
+    'const apiKey = "Zx9Qm2Lp8Rt4Vw7Ky1Nb3Hc6";',
+    'db_password: "hunter2-Zx9Qm2Lp8Rt4Vw7K"',
+    "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    'SECRET_KEY = "django-insecure-9x#k2!m@p7q&w3e$r5t^y8u*i0o"',
+    '#define API_KEY "a8F3kL9pQ2mX7vB4nR6tY1wZ"',
+    "client_secret: 8f14e45fceea167a5a36dedd4bea2543",
+    'headers = {"X-Api-Key": "9b2Fq7Lx3Mz8Kp1Rv6Tn4Wc0"}',
+    'password := "Pa55w0rd!Zx9Qm2Lp8Rt"',
+    'self.authToken = "Q2xpZW50SWQ6U2VjcmV0VmFsdWUx"',
+])
+def test_secret_lines(line: str) -> None:
+    assert looks_secret(line)
+
+
+# Ordinary code that mentions secrets without holding one.
+FALSE_POSITIVES = [
+    "def get_token(self):",
+    "token = tokens[0]",
+    'PASSWORD_FIELD = "password"',
+    "password = get_password()",
+    'token = ""',
+    'SECRET_KEY_SETTING = "SECRET_KEY"',
+    'password = "changeme"',
+    'password = "password"',
+    'token_type = "bearer"',
+    "max_tokens = 4096",
+    'tokenizer_path = "models/tokenizer-v2/tokenizer.json"',
+    'TOKEN_URL = "https://oauth2.googleapis.com/token"',
+    'api_key = os.environ["OPENAI_API_KEY"]',
+    "apiKey: process.env.API_KEY,",
+    'API_KEY_ENV_VAR = "MY_SERVICE_API_KEY_VALUE"',
+    'secret_name = "projects/my-project/secrets/db"',
+    'TOKEN_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"',
+    'token = "${GITHUB_TOKEN_FROM_ENVIRONMENT}"',
+    "password: <your-password-goes-here>",
+    "token = self.next_token_value",
+    "secret = compute_secret_v2_fallback",
+    "private_key = load_private_key_from_file(path)",
+    "password_hash = bcrypt.hashpw(password, salt)",
+    "if token.type == TokenType.IDENTIFIER:",
+    "return self.tokenizer.decode(token_ids, skip_special_tokens=True)",
+    "import secrets",
+    "nonce = secrets.token_hex(32)",
+    "# The access key is read from the environment at startup time",
+    'mask = "sk-" + "*" * 20',
+    "task-abcdefghijklmnopqrstuvwxyz",
+    'print("-----BEGIN PUBLIC KEY-----")',
+    'png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA"',
+    'integrity = "sha512-AKIA' + 'IOSFODNN7EXAMPLEabcdef"',
+    'blob = "QkFTRTY0AKIA' + 'IOSFODNN7EXAMPLE"',
+    'blob = "c2VjcmV0ghp_' + 'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"',
+    "",
+]
+
+
+@pytest.mark.parametrize("line", FALSE_POSITIVES)
+def test_ordinary_lines(line: str) -> None:
+    assert not looks_secret(line)
+
+
+def test_redact_keeps_clean_text() -> None:
+    text = "\n".join(FALSE_POSITIVES) + "\n"
+    assert redact(text) == text
+
+
+def test_redact_blanks_secret_lines_and_keeps_positions() -> None:
+    text = f'a = 1\nkey = "{AWS_KEY_ID}"\nb = 2\nTOKEN = "{GITHUB_TOKEN}"\nc = 3'
+    out = redact(text)
+    assert out == "a = 1\n\nb = 2\n\nc = 3"
+    assert AWS_KEY_ID not in out and GITHUB_TOKEN not in out
+
+
+def test_redact_blanks_a_whole_pem_block() -> None:
+    text = f"before = 1\nKEY = '''\n{PEM}\n'''\nafter = 2\n"
+    out = redact(text)
+    lines = out.split("\n")
+    assert len(lines) == len(text.split("\n"))
+    assert lines == ["before = 1", "KEY = '''", "", "", "", "", "'''", "after = 2", ""]
+
+
+def test_redact_pem_without_end_stops_at_the_body() -> None:
+    body = PEM.split("\n")[:3]
+    text = "x = 1\n" + "\n".join(body) + "\ndef f():\n    return 2\n"
+    out = redact(text)
+    assert out == "x = 1\n\n\n\ndef f():\n    return 2\n"
+
+
+def test_redact_pem_in_one_escaped_string() -> None:
+    one_line = PEM.replace("\n", "\\n")
+    text = f'KEY = "{one_line}"\nnext_line = 1\n'
+    assert redact(text) == "\nnext_line = 1\n"
+
+
+def test_redact_keeps_crlf_line_breaks() -> None:
+    text = f"a = 1\r\nt = '{GITHUB_TOKEN}'\r\nb = 2\r\n"
+    assert redact(text) == "a = 1\r\n\r\nb = 2\r\n"
+
+
+def test_redact_handles_non_ascii_case_folding() -> None:
+    # "İ".lower() is two characters: offsets must still line up.
+    text = 'İİİ = 1\npassword = "Zx9Qm2Lp8Rt4Vw7Ky1Nb"\nok = "İ"\n'
+    assert redact(text) == "İİİ = 1\n\nok = \"İ\"\n"
+
+
+def test_redact_is_fast_on_a_megabyte() -> None:
+    chunk = (
+        "def handler(request, token=None):\n"
+        "    tokens = tokenize(request.body)  # password handling below\n"
+        '    secret_name = "projects/p/secrets/s"\n'
+        f'    api_key = "{"3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"}"\n'
+        "    return [t for t in tokens if t.kind != 'ws']\n\n"
+    )
+    text = chunk * (1_000_000 // len(chunk))
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        out = redact(text)
+        best = min(best, time.perf_counter() - started)
+    assert out.count("\n") == text.count("\n")
+    assert "3f9a8b7c6d5e4f3a" not in out
+    # About 15 ms here; the bound leaves room for a busy machine.
+    assert best < 0.1
