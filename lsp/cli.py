@@ -6,10 +6,14 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from models.errors import ModelError
+
+if TYPE_CHECKING:
+    from context.retrieval import Retriever
 
 
 def _setup_logging(level: str) -> None:
@@ -63,10 +67,13 @@ def serve(tcp: bool, port: int, log_level: str) -> None:
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
 @click.option("--invoked/--typed", default=True,
               help="As if the user asked (default) or as if they typed.")
-def complete(location: str, model: str | None, invoked: bool) -> None:
+@click.option("--workspace", default=None, type=click.Path(exists=True, file_okay=False),
+              help="The workspace root (default: the enclosing git repository).")
+def complete(location: str, model: str | None, invoked: bool, workspace: str | None) -> None:
     """Print the suggestion at FILE:LINE:COL (1-based, COL in characters) and its timing.
 
-    Runs the same engine as the server; the suggestion goes to stdout, timings to stderr.
+    Runs the same engine as the server, with the workspace's index for context; the
+    suggestion goes to stdout, timings to stderr.
     """
     _setup_logging("warning")
     from completion.request import CompletionRequest
@@ -76,14 +83,15 @@ def complete(location: str, model: str | None, invoked: bool) -> None:
     path, line, col = _parse_location(location)
     text = _read_source(path)
     offset = _offset_of(text, line, col)
+    retriever, root, relative = _workspace_retriever(path, workspace)
     config = Config() if model is None else Config(model=model)
     started = time.perf_counter()
-    engine = _load_engine(config)
+    engine = _load_engine(config, retriever)
     load_ms = (time.perf_counter() - started) * 1000
     result = engine.complete(
         CompletionRequest(
-            text=text, offset=offset, language=_language_of(path), path=path.name,
-            trigger="invoked" if invoked else "typed",
+            text=text, offset=offset, language=_language_of(path), path=relative,
+            trigger="invoked" if invoked else "typed", workspace=root.name,
         )
     )
     if result.suggestions:
@@ -175,6 +183,104 @@ def demo(file: str | None, model: str | None, positions: int, seed: int) -> None
     run_demo(Path(file) if file else None, name, positions, seed)
 
 
+@main.command("index")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--exclude", multiple=True, help="A gitignore-style pattern to leave out (repeat).")
+@click.option("--max-bytes", default=1_000_000, show_default=True,
+              help="Files larger than this are skipped.")
+@click.option("--index-file", default=None, type=click.Path(dir_okay=False),
+              help="Where the SQLite index lives (default: the per-user cache).")
+@click.option("--rebuild", is_flag=True, help="Start from an empty index.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as one JSON object.")
+def index_command(path: str, exclude: tuple[str, ...], max_bytes: int, index_file: str | None,
+                  rebuild: bool, as_json: bool) -> None:
+    """Build (or bring up to date) the index of the workspace at PATH and print its statistics."""
+    _setup_logging("warning")
+    import dataclasses
+    import json
+
+    from context.index import WorkspaceIndex, default_index_path
+    from context.indexer import index_workspace
+
+    root = Path(path).resolve()
+    db_path = Path(index_file) if index_file else default_index_path(root)
+    if rebuild:
+        for stale in db_path.parent.glob(db_path.name + "*"):
+            stale.unlink()
+    index = WorkspaceIndex(db_path)
+
+    def progress(done: int, total: int) -> None:
+        if not as_json:
+            click.echo(f"\rindexing {done}/{total} files", err=True, nl=False)
+
+    report = index_workspace(root, index, exclude, max_bytes, progress)
+    if not as_json:
+        click.echo("", err=True)
+    stats = index.stats()
+    if as_json:
+        click.echo(json.dumps({"report": dataclasses.asdict(report),
+                               "stats": dataclasses.asdict(stats), "index": str(db_path)}))
+        return
+    rate = stats.lines / report.seconds if report.seconds else 0.0
+    click.echo(f"workspace  {root}")
+    click.echo(f"index      {db_path} ({stats.bytes_on_disk / 1e6:.1f} MB)")
+    click.echo(f"this run   {report.seconds:.2f} s: {report.indexed} files indexed, "
+               f"{report.unchanged} unchanged, {report.removed} removed"
+               + (f" ({rate:,.0f} lines/s)" if report.indexed == stats.indexed else ""))
+    click.echo(f"files      {stats.files} seen, {stats.indexed} indexed, {stats.lines:,} lines")
+    for reason, n in sorted(stats.skipped.items()):
+        click.echo(f"  skipped  {n} {reason}")
+    for language, n in sorted(stats.languages.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {language:<9}{n} files")
+    click.echo(f"symbols    {stats.symbols:,}")
+    click.echo(f"imports    {stats.imports:,}")
+    click.echo(f"chunks     {stats.chunks:,}")
+
+
+@main.command("context")
+@click.argument("location")
+@click.option("--workspace", default=None, type=click.Path(exists=True, file_okay=False),
+              help="The workspace root (default: the enclosing git repository).")
+@click.option("--budget", default=384, show_default=True, help="Context tokens.")
+@click.option("--model", default=None, help="The model whose tokenizer counts the budget.")
+def context_command(location: str, workspace: str | None, budget: int,
+                    model: str | None) -> None:
+    """Print what retrieval would put in the prompt at FILE:LINE:COL, and why.
+
+    Every candidate of every source is listed; those that fit the budget are marked `+`.
+    """
+    _setup_logging("warning")
+    from completion.engine import EngineSettings, context_query
+    from completion.request import CompletionRequest
+    from context.retrieval import fit
+    from models.llama import load_tokenizer
+
+    path, line, col = _parse_location(location)
+    text = _read_source(path)
+    offset = _offset_of(text, line, col)
+    retriever, _, relative = _workspace_retriever(path, workspace)
+    count = load_tokenizer(model)
+    request = CompletionRequest(text=text, offset=offset, language=_language_of(path),
+                                path=relative)
+    settings = EngineSettings(context_tokens=budget)
+    query = context_query(request, settings, count)
+    started = time.perf_counter()
+    candidates = retriever.retrieve(query)
+    kept = fit(candidates, budget, count, retriever.settings.shares)
+    elapsed = (time.perf_counter() - started) * 1000
+    used = 0
+    for snippet in candidates:
+        mark = "+" if snippet in kept else "-"
+        tokens = count(snippet.heading) + count(snippet.text)
+        used += tokens if mark == "+" else 0
+        click.echo(f"{mark} [{snippet.source}] {snippet.heading} ({tokens} tokens)")
+        click.echo(f"  why: {snippet.reason}")
+        for body_line in snippet.text.split("\n"):
+            click.echo(f"  | {body_line}")
+    click.echo(f"# {len(kept)} of {len(candidates)} snippets, {used} of {budget} tokens, "
+               f"retrieved in {elapsed:.1f} ms", err=True)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks on real code nobody here wrote: quality, typing replay, predictor."""
@@ -253,6 +359,25 @@ def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
     summary = run_predictor_bench(Path(train), Path(test) if test else None,
                                   cv_by_user=cv_by_user, seed=seed)
     _emit(summary, format_table(summary), as_json)
+
+
+def _workspace_retriever(path: Path, workspace: str | None) -> tuple[Retriever, Path, str]:
+    """A retriever over the (freshly updated) index of the workspace around `path`, the
+    workspace's root, and `path` relative to it."""
+    from context.index import WorkspaceIndex, default_index_path
+    from context.indexer import index_workspace, workspace_root_of
+    from context.retrieval import Retriever
+
+    root = Path(workspace).resolve() if workspace else workspace_root_of(path.resolve())
+    try:
+        relative = path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise click.ClickException(f"{path} is not inside the workspace {root}") from None
+    index = WorkspaceIndex(default_index_path(root))
+    report = index_workspace(root, index)
+    click.echo(f"[index of {root}: {report.indexed} files (re)indexed, {report.unchanged} "
+               f"unchanged, in {report.seconds:.2f} s]", err=True)
+    return Retriever(index), root, relative
 
 
 def _parse_location(location: str) -> tuple[Path, int, int]:

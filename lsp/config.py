@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from context.retrieval import SOURCES
 from models.registry import DEFAULT_MODEL
 
 
@@ -35,6 +36,11 @@ class Config:
     suffix_tokens: int = 256
     time_budget_ms: int = 3000
     kv_cache_reuse: bool = True
+    context_tokens: int = 384
+    context_sources: tuple[str, ...] = SOURCES
+    index_enabled: bool = True
+    index_exclude: tuple[str, ...] = ()
+    index_max_file_bytes: int = 1_000_000
     log_level: str = "info"
 
 
@@ -66,6 +72,20 @@ SETTINGS: dict[str, Setting] = {
     "kv_cache_reuse": Setting("kvCacheReuse",
                               "Reuse llama.cpp's KV cache across requests (off only to "
                               "measure what it saves)."),
+    "context_tokens": Setting(
+        "contextTokens", "Of prefixTokens, the most for repository context; 0 turns it off.",
+        minimum=0, maximum=65536,
+    ),
+    "context_sources": Setting(
+        "contextSources", "Which retrieval sources may fill the context.", choices=SOURCES,
+    ),
+    "index_enabled": Setting("indexEnabled",
+                             "Index the workspace with tree-sitter for repository context."),
+    "index_exclude": Setting("indexExclude",
+                             "Gitignore-style patterns the index leaves out, besides "
+                             ".gitignore itself."),
+    "index_max_file_bytes": Setting("indexMaxFileBytes", "Larger files are not indexed.",
+                                    minimum=1, maximum=1_000_000_000),
     "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).",
                          choices=("debug", "info", "warning", "error")),
 }
@@ -98,11 +118,18 @@ def parse(raw: Any, base: Config | None = None) -> tuple[Config, list[str]]:
             errors.append(f"tactful.{key}: {problem}; using the default {default!r}")
             changes[name] = default
         else:
-            changes[name] = value
+            changes[name] = tuple(value) if isinstance(value, list) else value
     return replace(base, **changes), errors
 
 
 def _check(value: Any, expected: type, setting: Setting) -> str | None:
+    if expected is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"expected a list of strings, got {value!r}"
+        unknown = [v for v in value if setting.choices and v not in setting.choices]
+        if unknown:
+            return f"{', '.join(unknown)} not among {', '.join(setting.choices)}"
+        return None
     # bool is an int in Python; a setting is one or the other.
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
         return f"expected an integer, got {value!r}"
@@ -121,4 +148,8 @@ def _check(value: Any, expected: type, setting: Setting) -> str | None:
 
 def to_client(config: Config) -> dict[str, Any]:
     """The config in the client's camelCase keys."""
-    return {SETTINGS[f.name].key: getattr(config, f.name) for f in fields(Config)}
+    return {SETTINGS[f.name].key: _plain(getattr(config, f.name)) for f in fields(Config)}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
 
 from lsp.positions import PositionError, line_starts, offset_at
 
@@ -27,7 +29,7 @@ class Document:
     def offset_at(self, line: int, character: int) -> int:
         return offset_at(self.text, line, character, self.starts)
 
-    def apply_changes(self, changes: list[Change], version: int) -> None:
+    def apply_changes(self, changes: Sequence[Change], version: int) -> None:
         """Apply the changes of one didChange in order, all or none.
 
         A change replaces the range [start, end) with its text; no range means the whole
@@ -71,3 +73,14 @@ class DocumentStore:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter(list(self._docs.values()))
+
+
+def uri_to_path(uri: str) -> str | None:
+    """The file system path of a file: URI; None for other schemes (untitled:, ...)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return unquote(parsed.path)

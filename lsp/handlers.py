@@ -18,14 +18,15 @@ import json
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from completion.engine import CompletionEngine, UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult
+from lsp.documents import uri_to_path
 from lsp.positions import PositionError, position_at
 from lsp.server import TactfulServer
 
@@ -49,11 +50,14 @@ def create_server() -> TactfulServer:
             params.workspace_folders[0].uri if params.workspace_folders else None
         )
         ls.workspace_root = uri_to_path(root) if root else None
+        window = params.capabilities.window
+        ls.client_shows_progress = bool(window and window.work_done_progress)
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: TactfulServer, _: types.InitializedParams) -> None:
         if ls.config.enabled:
             ls.load_model()
+            ls.start_index()
         else:
             ls.send_status("disabled", "completions are turned off")
 
@@ -62,11 +66,14 @@ def create_server() -> TactfulServer:
         ls.apply_config(params.settings)
         if ls.config.enabled and ls.engine is None and ls.model_error is None:
             ls.load_model()
+        if ls.config.enabled:
+            ls.start_index()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TactfulServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        document_changed(ls, doc.uri, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TactfulServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -74,22 +81,26 @@ def create_server() -> TactfulServer:
         if doc is None:
             log.warning("didChange for a document that is not open: %s", params.text_document.uri)
             return
-        try:
-            doc.apply_changes(
-                [
-                    (
-                        (c.range.start.line, c.range.start.character),
-                        (c.range.end.line, c.range.end.character),
-                        c.text,
-                    )
-                    if isinstance(c, types.TextDocumentContentChangePartial)
-                    else (None, None, c.text)
-                    for c in params.content_changes
-                ],
-                params.text_document.version,
+        changes = [
+            (
+                (c.range.start.line, c.range.start.character),
+                (c.range.end.line, c.range.end.character),
+                c.text,
             )
+            if isinstance(c, types.TextDocumentContentChangePartial)
+            else (None, None, c.text)
+            for c in params.content_changes
+        ]
+        try:
+            doc.apply_changes(changes, params.text_document.version)
         except PositionError as exc:
             ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it")
+            return
+        document_changed(ls, doc.uri, doc.text)
+        path = relative_path(doc.uri, ls.workspace_root)
+        for start, _, text in changes:
+            if start is not None:  # a whole-text replacement is no edit worth showing
+                ls.edits.record(path, doc.text, start[0], start[0] + text.count("\n"))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: TactfulServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -97,6 +108,8 @@ def create_server() -> TactfulServer:
         if (cancel := ls.pending.pop(uri, None)) is not None:
             cancel.set()
         ls.documents.close(uri)
+        if ls.live_index is not None and (path := uri_to_path(uri)) is not None:
+            ls.live_index.document_closed(Path(path))
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -124,6 +137,7 @@ def create_server() -> TactfulServer:
             if params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
             else "typed",
             document_id=uri,
+            workspace=os.path.basename(ls.workspace_root or ""),
         )
         # A newer request in a document makes the older one's answer useless: stop it.
         if (previous := ls.pending.get(uri)) is not None:
@@ -179,6 +193,13 @@ def create_server() -> TactfulServer:
     return server
 
 
+def document_changed(ls: TactfulServer, uri: str, text: str) -> None:
+    """An open document's text reaches the index (unsaved text wins over the disk)."""
+    ls.retriever.touch(relative_path(uri, ls.workspace_root))
+    if ls.live_index is not None and (path := uri_to_path(uri)) is not None:
+        ls.live_index.document_changed(Path(path), text)
+
+
 def complete_and_log(
     engine: CompletionEngine, request: CompletionRequest, cancel: threading.Event
 ) -> CompletionResult:
@@ -226,13 +247,6 @@ def to_inline_list(result: CompletionResult, text: str) -> types.InlineCompletio
             )
         )
     return types.InlineCompletionList(items=items)
-
-
-def uri_to_path(uri: str) -> str | None:
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return unquote(parsed.path)
 
 
 def relative_path(uri: str, root: str | None) -> str:

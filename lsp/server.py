@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import cattrs
@@ -22,10 +25,14 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
-from completion.engine import CompletionEngine, EngineSettings
+from completion.engine import CompletionEngine, ContextSource, EngineSettings
+from context.edits import RecentEdits
+from context.index import WorkspaceIndex, default_index_path
+from context.indexer import BuildReport, LiveIndex
+from context.retrieval import RetrievalSettings, Retriever
 from lsp import config as config_module
 from lsp.config import Config
-from lsp.documents import DocumentStore
+from lsp.documents import DocumentStore, uri_to_path
 from models import store
 from models.backend import ModelBackend
 from models.errors import ModelError
@@ -79,6 +86,10 @@ class TactfulServer(LanguageServer):
         self._loaded_key: tuple[Any, ...] | None = None
         # The cancel flag of the running or queued request of each document.
         self.pending: dict[str, threading.Event] = {}
+        self.edits = RecentEdits()
+        self.retriever = Retriever(None, edits=self.edits)
+        self.live_index: LiveIndex | None = None
+        self.client_shows_progress = False
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # A malformed message is the client's bug: it gets an error answer where it can,
@@ -93,6 +104,7 @@ class TactfulServer(LanguageServer):
     def apply_config(self, raw: Any) -> None:
         config, errors = config_module.parse(raw, self.config)
         self.config = config
+        self.retriever.settings = RetrievalSettings(sources=config.context_sources)
         logging.getLogger().setLevel(config.log_level.upper())
         for message in errors:
             self.warn_user(message)
@@ -123,7 +135,7 @@ class TactfulServer(LanguageServer):
             return
         self._loaded_key = key
         self.send_status("loading", f"loading model {c.model}")
-        future = self.model_thread.submit(_load_engine, c)
+        future = self.model_thread.submit(_load_engine, c, self.retriever)
         self._loading = future
         loop = asyncio.get_running_loop()
         future.add_done_callback(
@@ -172,6 +184,77 @@ class TactfulServer(LanguageServer):
         for cancel in self.pending.values():
             cancel.set()
         self.model_thread.shutdown(wait=False, cancel_futures=True)
+        if self.live_index is not None:
+            self.live_index.stop()
+            self.live_index = None
+
+    # -- the workspace index ------------------------------------------------------------
+
+    def start_index(self) -> None:
+        """Index the workspace in the background; completions do not wait for it."""
+        c = self.config
+        if self.live_index is not None or not self.workspace_root or not c.index_enabled:
+            return
+        root = Path(self.workspace_root)
+        try:
+            index = WorkspaceIndex(default_index_path(root))
+        except (sqlite3.Error, OSError) as exc:
+            self.warn_user(f"cannot open the workspace index ({exc}); completions go on "
+                           "without repository context")
+            return
+        progress = IndexProgress(self) if self.client_shows_progress else None
+        self.live_index = LiveIndex(
+            root, index, c.index_exclude, c.index_max_file_bytes,
+            progress=progress.report if progress else None,
+            on_ready=progress.end if progress else _log_report,
+        )
+        self.retriever.index = index
+        for doc in self.documents:
+            if (path := uri_to_path(doc.uri)) is not None:
+                self.live_index.document_changed(Path(path), doc.text)
+        self.live_index.start()
+
+
+class IndexProgress:
+    """The index build as `$/progress` for the client; called from the index thread."""
+
+    def __init__(self, server: TactfulServer) -> None:
+        self.server = server
+        self.token = f"tactful-index-{uuid.uuid4().hex[:8]}"
+        self.loop = asyncio.get_running_loop()
+        self.started = False
+        server.work_done_progress.create(self.token)
+
+    def report(self, done: int, total: int) -> None:
+        self.loop.call_soon_threadsafe(self._report, done, total)
+
+    def _report(self, done: int, total: int) -> None:
+        message = f"{done}/{total} files"
+        percentage = done * 100 // total if total else 100
+        if not self.started:
+            self.started = True
+            self.server.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
+                title="Tactful: indexing", message=message, percentage=percentage))
+        else:
+            self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
+                message=message, percentage=percentage))
+
+    def end(self, report: BuildReport) -> None:
+        _log_report(report)
+        self.loop.call_soon_threadsafe(self._end, report)
+
+    def _end(self, report: BuildReport) -> None:
+        if not self.started:
+            self._report(report.files, report.files)
+        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(
+            message=f"{report.indexed} files indexed, {report.unchanged} unchanged "
+                    f"in {report.seconds:.1f} s"))
+
+
+def _log_report(report: BuildReport) -> None:
+    log.info("workspace index ready: %d files indexed, %d unchanged, %d removed, skipped %s, "
+             "in %.2f s", report.indexed, report.unchanged, report.removed, report.skipped,
+             report.seconds)
 
 
 def engine_settings(c: Config) -> EngineSettings:
@@ -181,6 +264,7 @@ def engine_settings(c: Config) -> EngineSettings:
         prefix_tokens=c.prefix_tokens,
         suffix_tokens=c.suffix_tokens,
         time_budget_ms=c.time_budget_ms,
+        context_tokens=c.context_tokens,
     )
 
 
@@ -200,5 +284,5 @@ def load_backend(c: Config) -> ModelBackend:
     )
 
 
-def _load_engine(c: Config) -> CompletionEngine:
-    return CompletionEngine(load_backend(c), engine_settings(c))
+def _load_engine(c: Config, context: ContextSource | None = None) -> CompletionEngine:
+    return CompletionEngine(load_backend(c), engine_settings(c), context)

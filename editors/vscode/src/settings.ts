@@ -19,6 +19,11 @@ export const SERVER_SETTING_KEYS = [
   'suffixTokens',
   'timeBudgetMs',
   'kvCacheReuse',
+  'contextTokens',
+  'contextSources',
+  'indexEnabled',
+  'indexExclude',
+  'indexMaxFileBytes',
   'logLevel',
 ] as const;
 
@@ -35,21 +40,26 @@ export const AGGRESSIVENESS = ['quiet', 'balanced', 'eager'] as const;
 export type Aggressiveness = (typeof AGGRESSIVENESS)[number];
 export const DEFAULT_AGGRESSIVENESS: Aggressiveness = 'balanced';
 
-export type SettingValue = boolean | number | string;
+export type SettingValue = boolean | number | string | readonly string[];
 export type ServerSettings = Partial<Record<ServerSettingKey, SettingValue>>;
 
 /** Reads one key of the `tactful` section (like `workspace.getConfiguration('tactful').get`). */
 export type SettingGetter = (key: string) => unknown;
 
 function isSettingValue(value: unknown): value is SettingValue {
-  return typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string';
+  return (
+    typeof value === 'boolean' ||
+    typeof value === 'number' ||
+    typeof value === 'string' ||
+    (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+  );
 }
 
 /**
  * The server's settings from the VS Code configuration. Values are passed as they are:
- * the server checks types and ranges, reports a bad value and uses its default. A key
- * with no value (or an object, which no server setting is) is left out, so the server's
- * default applies.
+ * the server checks types, ranges and choices, reports a bad value and uses its default.
+ * A key with no value, an object, or an array with anything but strings in it (no server
+ * setting is one of those) is left out, so the server's default applies.
  */
 export function toServerSettings(get: SettingGetter): ServerSettings {
   const settings: ServerSettings = {};

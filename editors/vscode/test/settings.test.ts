@@ -22,9 +22,12 @@ interface JsonSchemaProperty {
   minimum?: number;
   maximum?: number;
   enum?: string[];
+  items?: { type: string; enum?: string[]; enumDescriptions?: string[] };
+  uniqueItems?: boolean;
   description?: string;
   markdownDescription?: string;
   scope?: string;
+  order?: number;
 }
 
 const manifest = JSON.parse(fs.readFileSync(path.join(EXTENSION_ROOT, 'package.json'), 'utf8')) as {
@@ -44,6 +47,8 @@ describe('toServerSettings', () => {
     assert.equal(settings.enabled, true);
     assert.equal(settings.model, 'smollm2-135m');
     assert.equal(settings.contextSize, 2048);
+    assert.deepEqual(settings.contextSources, ['outline', 'definition', 'edit', 'similar']);
+    assert.deepEqual(settings.indexExclude, []);
     assert.equal('aggressiveness' in settings, false);
   });
 
@@ -63,6 +68,33 @@ describe('toServerSettings', () => {
   it('leaves out keys without a value, and objects; passes wrong types for the server to report', () => {
     const all: Record<string, unknown> = { threads: undefined, model: { name: 'x' }, maxLines: 'many' };
     assert.deepEqual(toServerSettings((key) => all[key]), { maxLines: 'many' });
+  });
+
+  it('sends arrays of strings as they are, the empty one included', () => {
+    const sources = ['similar', 'definition'];
+    const all: Record<string, unknown> = { contextSources: sources, indexExclude: [] };
+    const settings = toServerSettings((key) => all[key]);
+    assert.deepEqual(settings, { contextSources: ['similar', 'definition'], indexExclude: [] });
+    assert.equal(settings.contextSources, sources);
+  });
+
+  it('passes strings the server does not know in an array, for the server to report', () => {
+    const all: Record<string, unknown> = { contextSources: ['outline', 'everything'], indexExclude: ['', 'build/'] };
+    assert.deepEqual(toServerSettings((key) => all[key]), {
+      contextSources: ['outline', 'everything'],
+      indexExclude: ['', 'build/'],
+    });
+  });
+
+  it('leaves out arrays with anything but strings in them', () => {
+    const all: Record<string, unknown> = {
+      contextSources: ['outline', 1],
+      indexExclude: [['build/']],
+      model: [null],
+      enabled: [true],
+      maxLines: [{ lines: 3 }],
+    };
+    assert.deepEqual(toServerSettings((key) => all[key]), {});
   });
 
   it('wraps the section as initializationOptions and didChangeConfiguration want it', () => {
@@ -110,6 +142,22 @@ describe('package.json contributes.configuration', () => {
     assert.equal(serverPath.scope, 'machine');
   });
 
+  it('types every array setting as a set of strings', () => {
+    const arrays = Object.entries(properties).filter(([, p]) => p.type === 'array');
+    assert.deepEqual(arrays.map(([key]) => key).sort(), ['tactful.contextSources', 'tactful.indexExclude']);
+    for (const [key, p] of arrays) {
+      assert.ok(p.items, `${key} has no items`);
+      assert.equal(p.items.type, 'string', `items of ${key}`);
+      assert.equal(p.uniqueItems, true, `uniqueItems of ${key}`);
+      assert.equal(p.items.enumDescriptions?.length, p.items.enum?.length, `enumDescriptions of ${key}`);
+    }
+  });
+
+  it('numbers the settings in the order the Settings UI shows them', () => {
+    const orders = Object.values(properties).map((p) => p.order);
+    assert.deepEqual(orders, orders.map((_, i) => i));
+  });
+
   it('offers quiet, balanced and eager', () => {
     const aggressiveness = properties['tactful.aggressiveness'];
     assert.ok(aggressiveness);
@@ -119,7 +167,8 @@ describe('package.json contributes.configuration', () => {
 });
 
 interface PythonSetting {
-  type: 'boolean' | 'integer' | 'string';
+  /** `array`: a tuple of strings in Python, each one of `enum` where that is set. */
+  type: 'boolean' | 'integer' | 'string' | 'array';
   default: unknown;
   minimum: number | null;
   maximum: number | null;
@@ -142,7 +191,8 @@ for f in fields(Config):
     s = SETTINGS[f.name]
     v = getattr(config, f.name)
     out[s.key] = {
-        "type": "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int) else "string",
+        "type": "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
+        else "array" if isinstance(v, tuple) else "string",
         "default": v, "minimum": s.minimum, "maximum": s.maximum,
         "enum": list(s.choices) or None, "doc": s.doc,
     }
@@ -174,7 +224,14 @@ describe('the server settings of lsp/config.py', () => {
       assert.deepEqual(p.default, s.default, `default of ${key}`);
       assert.equal(p.minimum, s.minimum ?? undefined, `minimum of ${key}`);
       assert.equal(p.maximum, s.maximum ?? undefined, `maximum of ${key}`);
-      assert.deepEqual(p.enum, s.enum ?? undefined, `choices of ${key}`);
+      if (s.type === 'array') {
+        assert.ok(p.items, `${key} has no items`);
+        assert.equal(p.items.type, 'string', `items of ${key}`);
+        assert.deepEqual(p.items.enum, s.enum ?? undefined, `choices of ${key}`);
+        assert.equal(p.enum, undefined, `enum of ${key}`);
+      } else {
+        assert.deepEqual(p.enum, s.enum ?? undefined, `choices of ${key}`);
+      }
     }
   });
 
