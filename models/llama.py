@@ -9,6 +9,7 @@ the stable parts of a prompt first.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import logging
 import os
@@ -27,6 +28,24 @@ from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
 
 log = logging.getLogger(__name__)
+
+
+def _keep_stdout_open() -> None:
+    """llama-cpp-python quiets llama.cpp by pointing the whole process's stdout and stderr
+    at /dev/null while a model loads. In the language server stdout is the protocol: what
+    the other threads send meanwhile would be lost. Its log callback keeps llama.cpp quiet
+    enough (errors only, to stderr)."""
+    import llama_cpp._internals
+    import llama_cpp.llama
+
+    def no_redirection(disable: bool = True) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+    for module in (llama_cpp.llama, llama_cpp._internals):
+        setattr(module, "suppress_stdout_stderr", no_redirection)  # noqa: B010
+
+
+_keep_stdout_open()
 
 GGUF_MAGIC = b"GGUF"
 
