@@ -92,13 +92,16 @@ class WorkspaceIndex:
         try:
             self._open_schema()
         except sqlite3.DatabaseError as error:
-            # A corrupt or foreign file: the index is a cache, so start again from nothing.
-            log.warning("index %s unusable (%s): rebuilding it", path, error)
-            self.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self._local = threading.local()
-            self._open_schema()
+            self.reset(error)
+
+    def reset(self, error: Exception) -> None:
+        """Start again from an empty file: the index is a cache, and this one is corrupt
+        or foreign."""
+        log.warning("index %s unusable (%s): rebuilding it", self.path, error)
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._open_schema()
 
     # --- connections and schema ---------------------------------------------------------
 

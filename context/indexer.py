@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +61,7 @@ def index_workspace(root: Path, index: WorkspaceIndex, excludes: Sequence[str] =
                 elif entry.skip is None and _unchanged(entry, known):
                     report.unchanged += 1
                     continue
-                _apply(index, entry, text, report)
+                index_entry(index, entry, text, report)
         if progress is not None:
             progress(min(start + BATCH_FILES, len(entries)), len(entries))
     if cancel is None or not cancel.is_set():
@@ -78,8 +79,9 @@ def _unchanged(entry: FileEntry, known: dict[str, tuple[float, str | None]]) -> 
     return previous is not None and previous[1] is not None and previous[0] == entry.mtime
 
 
-def _apply(index: WorkspaceIndex, entry: FileEntry, text: str | None,
-           report: BuildReport | None = None) -> None:
+def index_entry(index: WorkspaceIndex, entry: FileEntry, text: str | None = None,
+                report: BuildReport | None = None) -> None:
+    """(Re)index one file: the editor's `text` if given, else what is on disk."""
     reason = entry.skip
     # The editor's unsaved text is not the disk's: no file has mtime -1, so the next build
     # reads the disk again instead of keeping that text as if it were saved.
@@ -173,6 +175,26 @@ class LiveIndex:
     # --- the worker ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._build()
+        if self.on_ready is not None and self.report is not None:
+            self.on_ready(self.report)
+        while not self._stop.is_set():
+            kind, relative, text = self._queue.get()
+            try:
+                if kind != "stop":
+                    self._refresh(relative, text if kind == "document" else None)
+            except sqlite3.OperationalError:
+                log.exception("re-indexing %s failed", relative)
+            except sqlite3.DatabaseError as error:  # the file went corrupt under us
+                self.index.reset(error)
+                self._build()
+            except Exception:
+                log.exception("re-indexing %s failed", relative)
+            finally:
+                self._queue.task_done()
+
+    def _build(self) -> None:
+        log.info("indexing %s into %s", self.root, self.index.path)
         try:
             with self._lock:
                 overlay = dict(self._open)
@@ -183,17 +205,6 @@ class LiveIndex:
             log.exception("indexing %s failed; completions go on without it", self.root)
         finally:
             self.ready.set()
-        if self.on_ready is not None and self.report is not None:
-            self.on_ready(self.report)
-        while not self._stop.is_set():
-            kind, relative, text = self._queue.get()
-            try:
-                if kind != "stop":
-                    self._refresh(relative, text if kind == "document" else None)
-            except Exception:
-                log.exception("re-indexing %s failed", relative)
-            finally:
-                self._queue.task_done()
 
     def _refresh(self, relative: str, text: str | None) -> None:
         # Typing is a burst of changes: index a document once it rests a moment.
@@ -210,7 +221,7 @@ class LiveIndex:
         if entry is None:
             self.index.remove_file(relative)  # deleted, or now ignored
             return
-        _apply(self.index, entry, text)
+        index_entry(self.index, entry, text)
 
     def _latest(self, relative: str, text: str) -> bool:
         with self._lock:

@@ -111,7 +111,7 @@ class Retriever:
             try:
                 with self._deadline():
                     out.extend(getattr(self, f"_{source}")(view))
-            except sqlite3.OperationalError as error:
+            except sqlite3.DatabaseError as error:  # out of time, or a damaged index
                 log.info("context source %s gave up: %s", source, error)
             elapsed = (time.perf_counter() - started) * 1000
             if elapsed > self.settings.source_budget_ms:

@@ -322,6 +322,26 @@ def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str,
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("index")
+@click.option("--corpus", "corpora", required=True, multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A corpus file (repeat to index several corpora as one workspace).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--edits", default=50, show_default=True, help="Files edited and re-indexed.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_index(corpora: tuple[str, ...], out: str, edits: int, seed: int,
+                as_json: bool) -> None:
+    """Time a full index of the corpora's packages and the re-index of one edited file."""
+    _setup_logging("warning")
+    from evaluation.corpus import load_corpus
+    from evaluation.index_bench import format_table, run_index_bench
+
+    packages = [p for corpus in corpora for p in load_corpus(Path(corpus))]
+    summary = run_index_bench(packages, Path(out), edits, seed)
+    _emit(summary, format_table(summary), as_json)
+
+
 @bench.command("replay")
 @click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))

@@ -97,6 +97,8 @@ class TactfulServer(LanguageServer):
         if isinstance(error, InvalidMessageAnswered | json.JSONDecodeError):
             log.warning("malformed message from the client: %s", error)
             return
+        # pygls only shows it to the user; the log keeps the traceback.
+        log.error("%s", source.__name__, exc_info=error)
         super().report_server_error(error, source)
 
     # -- configuration ------------------------------------------------------------------
@@ -196,6 +198,7 @@ class TactfulServer(LanguageServer):
         if self.live_index is not None or not self.workspace_root or not c.index_enabled:
             return
         root = Path(self.workspace_root)
+        log.info("indexing the workspace %s into %s", root, default_index_path(root))
         try:
             index = WorkspaceIndex(default_index_path(root))
         except (sqlite3.Error, OSError) as exc:
@@ -216,19 +219,38 @@ class TactfulServer(LanguageServer):
 
 
 class IndexProgress:
-    """The index build as `$/progress` for the client; called from the index thread."""
+    """The index build as `$/progress` for the client; called from the index thread.
+
+    Nothing is sent for the token before the client has answered its creation."""
 
     def __init__(self, server: TactfulServer) -> None:
         self.server = server
         self.token = f"tactful-index-{uuid.uuid4().hex[:8]}"
         self.loop = asyncio.get_running_loop()
+        self.created = False
         self.started = False
-        server.work_done_progress.create(self.token)
+        self.latest: tuple[int, int] | None = None
+        self.final: BuildReport | None = None
+        server.work_done_progress.create(self.token, callback=self._created)
 
     def report(self, done: int, total: int) -> None:
         self.loop.call_soon_threadsafe(self._report, done, total)
 
+    def end(self, report: BuildReport) -> None:
+        _log_report(report)
+        self.loop.call_soon_threadsafe(self._end, report)
+
+    def _created(self, *_: Any) -> None:
+        self.created = True
+        if self.latest is not None:
+            self._report(*self.latest)
+        if self.final is not None:
+            self._end(self.final)
+
     def _report(self, done: int, total: int) -> None:
+        self.latest = (done, total)
+        if not self.created:
+            return
         message = f"{done}/{total} files"
         percentage = done * 100 // total if total else 100
         if not self.started:
@@ -239,11 +261,10 @@ class IndexProgress:
             self.server.work_done_progress.report(self.token, types.WorkDoneProgressReport(
                 message=message, percentage=percentage))
 
-    def end(self, report: BuildReport) -> None:
-        _log_report(report)
-        self.loop.call_soon_threadsafe(self._end, report)
-
     def _end(self, report: BuildReport) -> None:
+        self.final = report
+        if not self.created:
+            return
         if not self.started:
             self._report(report.files, report.files)
         self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(
