@@ -269,13 +269,18 @@ def context_command(location: str, workspace: str | None, budget: int,
     kept = fit(candidates, budget, count, retriever.settings.shares)
     elapsed = (time.perf_counter() - started) * 1000
     used = 0
-    for snippet in candidates:
-        mark = "+" if snippet in kept else "-"
-        tokens = count(snippet.heading) + count(snippet.text)
-        used += tokens if mark == "+" else 0
-        click.echo(f"{mark} [{snippet.source}] {snippet.heading} ({tokens} tokens)")
-        click.echo(f"  why: {snippet.reason}")
-        for body_line in snippet.text.split("\n"):
+    in_prompt = {(s.source, s.path, s.heading, s.reason): s for s in kept}
+    for candidate in candidates:
+        snippet = in_prompt.get((candidate.source, candidate.path, candidate.heading,
+                                 candidate.reason))
+        shown = snippet or candidate
+        tokens = count(shown.heading) + count(shown.text)
+        used += tokens if snippet else 0
+        cut = snippet is not None and snippet.text != candidate.text
+        click.echo(f"{'+' if snippet else '-'} [{shown.source}] {shown.heading} ({tokens} tokens"
+                   + (", cut to fit)" if cut else ")"))
+        click.echo(f"  why: {shown.reason}")
+        for body_line in shown.text.split("\n"):
             click.echo(f"  | {body_line}")
     click.echo(f"# {len(kept)} of {len(candidates)} snippets, {used} of {budget} tokens, "
                f"retrieved in {elapsed:.1f} ms", err=True)

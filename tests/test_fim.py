@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models import fim
+from models.fim import TEMPLATES, RepoLayout, repo_layout
 
 
 def vocab(*tokens: str) -> set[str]:
@@ -55,3 +56,13 @@ def test_template_by_name() -> None:
     assert fim.template("starcoder") is fim.TEMPLATES["starcoder"]
     with pytest.raises(ValueError, match="unknown FIM family"):
         fim.template("nope")
+
+
+def test_repository_layout_from_the_fim_family_or_the_vocabulary() -> None:
+    qwen = TEMPLATES["qwen"]
+    assert repo_layout(qwen, lambda t: False) == RepoLayout("<|file_sep|>", "<|repo_name|>")
+    # SmolLM2: no FIM markers, but StarCoder's repository tokens.
+    starcoder_tokens = {"<file_sep>", "<repo_name>"}
+    assert repo_layout(None, starcoder_tokens.__contains__) == RepoLayout("<file_sep>",
+                                                                          "<repo_name>")
+    assert repo_layout(None, lambda t: False) is None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from completion.prompt import PromptBudget, build_prompt, prefix_window
-from models.fim import TEMPLATES
+from context.snippet import Snippet
+from models.fim import TEMPLATES, RepoLayout
 
 
 def count(text: str) -> int:
@@ -44,3 +45,25 @@ def test_fim_prompt_marks_only_markers_special() -> None:
                           fim=TEMPLATES["starcoder"], budget=PromptBudget(), count=count)
     assert prompt.text == "<fim_prefix>// a.go\nx = <fim_suffix>\ny = 2\n<fim_middle>"
     assert [s for _, s in prompt.parts] == [True, False, True, False, True]
+
+
+def test_repository_layout_puts_context_in_files_of_their_own() -> None:
+    snippets = [Snippet("pkg/utils.py", "def parse(line):", source="definition",
+                        title="Definitions from pkg/utils.py")]
+    layout = RepoLayout("<file_sep>", "<repo_name>")
+    prompt = build_prompt(prefix="x = parse(", suffix="", path="pkg/app.py", language="python",
+                          fim=None, budget=PromptBudget(), count=count, snippets=snippets,
+                          layout=layout, repo="demo")
+    assert prompt.text == ("<repo_name>demo\n<file_sep>pkg/utils.py\ndef parse(line):\n"
+                           "<file_sep>pkg/app.py\nx = parse(")
+    # The markers are special tokens; code, paths and the repository name never are.
+    assert [special for _, special in prompt.parts] == [True, False, True, False, True, False]
+
+
+def test_without_a_layout_snippets_are_comments_before_the_header() -> None:
+    snippets = [Snippet("pkg/utils.py", "def parse(line):", source="definition",
+                        title="Definitions from pkg/utils.py")]
+    prompt = build_prompt(prefix="x = ", suffix="", path="pkg/app.py", language="python",
+                          fim=None, budget=PromptBudget(), count=count, snippets=snippets)
+    assert prompt.text == ("# Definitions from pkg/utils.py:\n# def parse(line):\n"
+                           "# pkg/app.py\nx = ")

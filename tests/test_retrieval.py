@@ -668,3 +668,39 @@ def test_fit_invariants(specs: list[tuple[str, list[int]]], budget: int,
 ])
 def test_module_files(path: str, module: str, expected: list[str]) -> None:
     assert _module_files(path, module) == expected
+
+
+# --- suffix ----------------------------------------------------------------------------------
+
+def test_suffix_gives_the_lines_below_the_cursor_to_prefix_only_models(
+        index: WorkspaceIndex) -> None:
+    prefix = "def main():\n    total = compute("
+    suffix = ")\n\n    report(total, verbose=True)\n    return total\n"
+    found = of(Retriever(index).retrieve(query(prefix, suffix)), "suffix")
+    assert [s.text for s in found] == ["    report(total, verbose=True)\n    return total"]
+    fim = ContextQuery("pkg/app.py", "python", prefix, suffix, 0, suffix_in_prompt=True)
+    assert of(Retriever(index).retrieve(fim), "suffix") == []  # its prompt has the suffix
+
+
+def test_outline_names_the_instance_attributes_and_other_definitions(
+        index: WorkspaceIndex) -> None:
+    source = textwrap.dedent('''\
+        def helper(value):
+            return value
+
+
+        class Cache:
+            def __init__(self, size):
+                self.size = size
+                self.entries = {}
+
+            def get(self, key):
+                found = ''')
+    window_start = source.index("    def get")
+    outline = of(Retriever(index).retrieve(query(source, "\n", path="pkg/cache.py",
+                                                 window_start=window_start)), "outline")
+    members, others = outline
+    assert lines_of(members)[-1] == "    # attributes: self.size, self.entries"
+    assert "    def __init__(self, size):" in lines_of(members)
+    assert others.title == "Other definitions in this file"
+    assert lines_of(others) == ["def helper(value):"]
