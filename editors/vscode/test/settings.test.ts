@@ -47,7 +47,7 @@ describe('toServerSettings', () => {
     assert.equal(settings.enabled, true);
     assert.equal(settings.model, 'smollm2-135m');
     assert.equal(settings.contextSize, 2048);
-    assert.deepEqual(settings.contextSources, ['outline', 'definition', 'edit', 'similar']);
+    assert.deepEqual(settings.contextSources, ['outline', 'definition', 'edit', 'similar', 'suffix']);
     assert.deepEqual(settings.indexExclude, []);
     assert.equal('aggressiveness' in settings, false);
   });
