@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from context.edits import RecentEdits
@@ -207,7 +208,7 @@ class Retriever:
                         if attribute and s.kind == "class":
                             yield from self._member(path, s.name, attribute, view)
                 return
-        if self.index is None or name in view.bound_names():
+        if self.index is None or name in view.bound_names:
             return
         if attribute is None and not (name[0].isupper() or view.is_called(name)):
             return
@@ -345,7 +346,7 @@ def _scope_outline(view: _View, settings: RetrievalSettings) -> list[Snippet]:
                    if s.parent == cls.qualified_name and not view.visible(s)
                    and s not in enclosing]
         lines = [cls.signature] + [f"    {s.signature}" for s in members]
-        window = view.window_text()
+        window = view.window_text
         attributes = [a for a in _instance_attributes(view, cls) if f"self.{a}" not in window]
         if attributes:
             lines.append("    # attributes: " + ", ".join(f"self.{a}" for a in attributes))
@@ -456,12 +457,15 @@ class _View:
         current = self.prefix[self.prefix.rfind("\n") + 1 :]
         return "\n".join([*before, _completed_words(current)])
 
+    @cached_property
     def window_text(self) -> str:
         return "\n".join(self.lines[self.window_first_line : self.cursor_line + 1])
 
+    @cached_property
     def bound_names(self) -> frozenset[str]:
+        """Computed once per request: every name looked up asks it."""
         found: set[str] = set()
-        for match in _BOUND.finditer(self.window_text()):
+        for match in _BOUND.finditer(self.window_text):
             for group in match.groups():
                 if group:
                     found.update(part.strip() for part in group.split(","))
