@@ -18,7 +18,6 @@ import argparse
 import gzip
 import json
 import math
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,19 +26,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
-from sklearn.model_selection import GroupKFold, LeaveOneGroupOut  # type: ignore[import-untyped]
-from sklearn.pipeline import Pipeline, make_pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+from sklearn.model_selection import LeaveOneGroupOut  # type: ignore[import-untyped]
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from completion.predictor.features import (
-    MIN_TYPING_SPAN_S,
-    RECENT_DECISIONS,
-    TYPING_WINDOW_S,
     ContextSnapshot,
-    Outcome,
     Stage,
     SuggestionSnapshot,
     feature_names,
@@ -47,12 +38,13 @@ from completion.predictor.features import (
     pre_features,
     vectorize,
 )
+from completion.predictor.history import UserHistory
+from completion.predictor.model import fit_logistic
+from completion.predictor.train import auc, choose_c
 from context.languages import language_for_path
 
 DECISIONS = {"Accepted": "accepted", "Rejected": "rejected"}
 PRECISION_TARGET = 0.95  # hide/skip only where at least this share would have been rejected
-MAX_INNER_FOLDS = 12  # inner cross-validation that picks C: one fold per user up to this
-C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 FloatArray = NDArray[np.float64]
 
@@ -110,62 +102,36 @@ def _number(measurements: dict[str, Any], key: str) -> float | None:
     return None
 
 
-class _UserHistory:
-    """What a live server would remember about one user, fed with events in time order."""
+def _history_context(
+    history: UserHistory, now: datetime, prefix: str, language: str,
+    measurements: dict[str, Any],
+) -> ContextSnapshot:
+    """What a live server would know when a CUPS suggestion was shown."""
+    document_length = _number(measurements, "documentLength")
+    cursor = _number(measurements, "promptEndPos")
+    return history.snapshot(
+        now.timestamp(),
+        prefix=prefix,
+        suffix="",  # CUPS records no text after the cursor
+        language=language,
+        trigger="typed",  # every CUPS suggestion was shown automatically while typing
+        document_length=int(document_length) if document_length is not None else len(prefix),
+        cursor_offset=int(cursor) if cursor is not None else None,
+    )
 
-    def __init__(self) -> None:
-        self.last_shown: datetime | None = None
-        self.decisions: deque[bool] = deque(maxlen=RECENT_DECISIONS)
-        self.last_outcome: Outcome | None = None
-        # (time, document length, characters inserted by accepting at that time)
-        self.timeline: deque[tuple[datetime, float, int]] = deque()
 
-    def typing_speed(self, now: datetime, document_length: float | None) -> float | None:
-        """Net characters typed per second over the last seconds, accepted text excluded."""
-        while self.timeline and (now - self.timeline[0][0]).total_seconds() > TYPING_WINDOW_S:
-            self.timeline.popleft()
-        if document_length is None or not self.timeline:
-            return None
-        start, start_length, _ = self.timeline[0]
-        span = (now - start).total_seconds()
-        if span < MIN_TYPING_SPAN_S:
-            return None
-        inserted = sum(n for _, _, n in self.timeline)
-        return max(document_length - start_length - inserted, 0.0) / span
-
-    def context(
-        self, now: datetime, prefix: str, language: str, measurements: dict[str, Any]
-    ) -> ContextSnapshot:
-        document_length = _number(measurements, "documentLength")
-        cursor = _number(measurements, "promptEndPos")
-        since = None if self.last_shown is None else (now - self.last_shown).total_seconds()
-        rate = sum(self.decisions) / len(self.decisions) if self.decisions else None
-        return ContextSnapshot(
-            prefix=prefix,
-            suffix="",  # CUPS records no text after the cursor
-            language=language,
-            trigger="typed",  # every CUPS suggestion was shown automatically while typing
-            document_length=int(document_length) if document_length is not None else len(prefix),
-            seconds_since_last=since,
-            last_outcome=self.last_outcome,
-            acceptance_rate=rate,
-            typing_speed=self.typing_speed(now, document_length),
-            cursor_offset=int(cursor) if cursor is not None else None,
-        )
-
-    def observe(self, now: datetime, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "Shown":
-            self.last_shown = now
-        inserted = 0
-        if kind in DECISIONS:
-            accepted = kind == "Accepted"
-            self.decisions.append(accepted)
-            self.last_outcome = "accepted" if accepted else "rejected"
-            inserted = len(str(event.get("suggestion") or "")) if accepted else 0
-        length = _number(event.get("measurements") or {}, "documentLength")
-        if length is not None:
-            self.timeline.append((now, length, inserted))
+def _observe(history: UserHistory, now: datetime, event: dict[str, Any]) -> None:
+    kind = event.get("event")
+    at = now.timestamp()
+    length = _number(event.get("measurements") or {}, "documentLength")
+    if kind == "Shown":
+        history.shown(at)
+    if kind in DECISIONS:
+        accepted = kind == "Accepted"
+        inserted = len(str(event.get("suggestion") or "")) if accepted else 0
+        history.decided(at, accepted, inserted, length)
+    elif length is not None:
+        history.document_length(at, length)
 
 
 def build_examples(events: Iterable[dict[str, Any]]) -> list[Example]:
@@ -184,14 +150,14 @@ def build_examples(events: Iterable[dict[str, Any]]) -> list[Example]:
     examples: list[Example] = []
     for user, rows in sorted(by_user.items()):
         rows.sort(key=lambda row: (row[0], row[1]))
-        history = _UserHistory()
+        history = UserHistory()
         pending: tuple[datetime, ContextSnapshot, SuggestionSnapshot] | None = None
         for now, _, event in rows:
             kind = event.get("event")
             if kind == "Shown":
                 measurements = event.get("measurements") or {}
                 language, prefix = split_prompt(str(event.get("prompt") or ""))
-                ctx = history.context(now, prefix, language or "python", measurements)
+                ctx = _history_context(history, now, prefix, language or "python", measurements)
                 tokens = _number(measurements, "numTokens")
                 sug = SuggestionSnapshot(
                     text=str(event.get("suggestion") or ""),
@@ -205,7 +171,7 @@ def build_examples(events: Iterable[dict[str, Any]]) -> list[Example]:
                 if str(event.get("suggestion") or "") == sug.text:
                     examples.append(Example(user, shown_at, ctx, sug, kind == "Accepted"))
                 pending = None
-            history.observe(now, event)
+            _observe(history, now, event)
     return examples
 
 
@@ -222,60 +188,15 @@ def feature_matrix(examples: Sequence[Example], stage: Stage) -> FloatArray:
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
 
 
-def _model(c: float, balanced: bool, seed: int) -> Pipeline:
-    return make_pipeline(
-        StandardScaler(),
-        LogisticRegression(
-            C=c, class_weight="balanced" if balanced else None, max_iter=2000, random_state=seed
-        ),
-    )
-
-
-def _auc(labels: NDArray[np.bool_], scores: FloatArray) -> float | None:
-    if labels.size == 0 or labels.all() or not labels.any():
-        return None
-    return float(roc_auc_score(labels, scores))
-
-
-def _choose_c(
-    x: FloatArray, y: NDArray[np.bool_], groups: NDArray[np.int64], balanced: bool, seed: int
-) -> float:
-    """The C with the best pooled out-of-fold AUC over the training users only."""
-    n_groups = len(set(groups.tolist()))
-    if n_groups < 3:
-        return 1.0
-    # Leave-one-user-out is deterministic, so the bench is too; with many users, k folds.
-    splitter = (
-        LeaveOneGroupOut()
-        if n_groups <= MAX_INNER_FOLDS
-        else GroupKFold(n_splits=MAX_INNER_FOLDS, shuffle=True, random_state=seed)
-    )
-    folds = list(splitter.split(x, y, groups))
-    best_c, best_auc = 1.0, -1.0
-    for c in C_GRID:
-        scores = np.zeros(len(y), dtype=np.float64)
-        for fit_idx, score_idx in folds:
-            if y[fit_idx].all() or not y[fit_idx].any():
-                scores[score_idx] = 0.5
-                continue
-            model = _model(c, balanced, seed).fit(x[fit_idx], y[fit_idx])
-            scores[score_idx] = model.predict_proba(x[score_idx])[:, 1]
-        auc = _auc(y, scores)
-        if auc is not None and auc > best_auc:
-            best_c, best_auc = c, auc
-    return best_c
-
-
 def _fit_predict(
     x_train: FloatArray,
     y_train: NDArray[np.bool_],
     groups: NDArray[np.int64],
     x_test: FloatArray,
-    balanced: bool,
     seed: int,
 ) -> tuple[FloatArray, float]:
-    c = _choose_c(x_train, y_train, groups, balanced, seed)
-    model = _model(c, balanced, seed).fit(x_train, y_train)
+    c = choose_c(x_train, y_train, groups, seed)
+    model = fit_logistic(x_train, y_train, c)
     return np.asarray(model.predict_proba(x_test)[:, 1], dtype=np.float64), c
 
 
@@ -310,12 +231,12 @@ def max_share_at_precision(
     return best_share, best_threshold
 
 
-def _mean_logprob_auc(examples: Sequence[Example]) -> float | None:
+def _mean_logprobauc(examples: Sequence[Example]) -> float | None:
     """The AUC of the model's raw mean log-probability alone: the baseline to beat."""
     known = [e for e in examples if e.suggestion.mean_logprob is not None]
     labels = np.asarray([e.accepted for e in known], dtype=bool)
     scores = np.asarray([e.suggestion.mean_logprob for e in known], dtype=np.float64)
-    return _auc(labels, scores)
+    return auc(labels, scores)
 
 
 def run_predictor_bench(
@@ -323,15 +244,14 @@ def run_predictor_bench(
     test: Path | None,
     cv_by_user: bool = False,
     seed: int = 0,
-    balanced: bool = False,
 ) -> dict[str, Any]:
     """Train gate 1 (pre) and gate 2 (post) and measure them on users they never saw.
 
     With `cv_by_user`, `test` must be None: leave-one-user-out over the train file, the
     metrics computed on the pooled out-of-fold probabilities (per-fold AUCs in "folds").
-    `balanced` weights the classes equally; off by default so the probabilities stay
-    calibrated, which a cost-model threshold needs (AUC barely depends on it). `seed` only
-    matters with more than MAX_INNER_FOLDS training users (it shuffles the inner folds).
+    The models are unweighted logistic regressions, so their probabilities stay
+    calibrated, which a cost-model threshold needs. `seed` only matters with more than
+    twelve training users (it shuffles the inner folds).
 
     The shares at 95% precision hinge on the few accepted suggestions among the lowest
     scores, so on a few hundred examples they jump; the shares at 90% are steadier.
@@ -342,11 +262,11 @@ def run_predictor_bench(
         raise ValueError("a test file is needed unless cv_by_user is set")
     # Hundreds of tiny fits: multi-threaded BLAS only adds overhead (tenfold, measured).
     with threadpool_limits(limits=1):
-        return _run(train, test, cv_by_user, seed, balanced)
+        return _run(train, test, cv_by_user, seed)
 
 
 def _run(
-    train: Path, test: Path | None, cv_by_user: bool, seed: int, balanced: bool
+    train: Path, test: Path | None, cv_by_user: bool, seed: int
 ) -> dict[str, Any]:
 
     train_examples = build_examples(load_events(train))
@@ -364,18 +284,18 @@ def _run(
         p_post = np.zeros(len(y), dtype=np.float64)
         for fit_idx, test_idx in LeaveOneGroupOut().split(x_post, y, groups):
             pre, c_pre = _fit_predict(
-                x_pre[fit_idx], y[fit_idx], groups[fit_idx], x_pre[test_idx], balanced, seed
+                x_pre[fit_idx], y[fit_idx], groups[fit_idx], x_pre[test_idx], seed
             )
             post, c_post = _fit_predict(
-                x_post[fit_idx], y[fit_idx], groups[fit_idx], x_post[test_idx], balanced, seed
+                x_post[fit_idx], y[fit_idx], groups[fit_idx], x_post[test_idx], seed
             )
             p_pre[test_idx], p_post[test_idx] = pre, post
             folds.append({
                 "user": int(groups[test_idx][0]),
                 "n": int(test_idx.size),
                 "acceptance_rate": float(y[test_idx].mean()),
-                "auc_pre": _auc(y[test_idx], pre),
-                "auc_post": _auc(y[test_idx], post),
+                "auc_pre": auc(y[test_idx], pre),
+                "auc_post": auc(y[test_idx], post),
                 "c_pre": c_pre,
                 "c_post": c_post,
             })
@@ -383,10 +303,10 @@ def _run(
         evaluated = test_examples
         y_test = np.asarray([e.accepted for e in test_examples], dtype=bool)
         p_pre, c_pre = _fit_predict(
-            x_pre, y, groups, feature_matrix(test_examples, "pre"), balanced, seed
+            x_pre, y, groups, feature_matrix(test_examples, "pre"), seed
         )
         p_post, c_post = _fit_predict(
-            x_post, y, groups, feature_matrix(test_examples, "post"), balanced, seed
+            x_post, y, groups, feature_matrix(test_examples, "post"), seed
         )
         folds.append({"user": None, "n": len(test_examples), "c_pre": c_pre, "c_post": c_post})
 
@@ -403,11 +323,11 @@ def _run(
         "n_users_test": len({e.user for e in evaluated}),
         "evaluation": "leave-one-user-out" if cv_by_user else "train/test files",
         "base_acceptance_rate": float(y_test.mean()) if y_test.size else None,
-        "auc_pre": _auc(y_test, p_pre),
-        "auc_post": _auc(y_test, p_post),
+        "auc_pre": auc(y_test, p_pre),
+        "auc_post": auc(y_test, p_post),
         "auc_pre_fold_mean": float(np.mean(fold_pre)) if fold_pre else None,
         "auc_post_fold_mean": float(np.mean(fold_post)) if fold_post else None,
-        "auc_mean_logprob_only": _mean_logprob_auc(evaluated),
+        "auc_mean_logprob_only": _mean_logprobauc(evaluated),
         "hidden_share_at_95": hidden_share,
         "hidden_threshold": hidden_threshold,
         "gate1_share": gate1_share,
@@ -416,7 +336,6 @@ def _run(
         "gate1_share_at_90": gate1_share_90,
         "n_features_pre": x_pre.shape[1],
         "n_features_post": x_post.shape[1],
-        "class_weight": "balanced" if balanced else "none",
         "folds": folds,
     }
 
@@ -459,11 +378,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("train", type=Path)
     parser.add_argument("test", type=Path, nargs="?")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--balanced", action="store_true")
     args = parser.parse_args(argv)
     summary = run_predictor_bench(
-        args.train, args.test, cv_by_user=args.test is None, seed=args.seed,
-        balanced=args.balanced,
+        args.train, args.test, cv_by_user=args.test is None, seed=args.seed
     )
     print(format_table(summary))
 

@@ -1,0 +1,100 @@
+"""An acceptance model: fitted with scikit-learn, stored as ONNX, run with onnxruntime.
+
+Training happens rarely (the shipped prior, a user's background retraining); decisions
+happen on every keystroke. So the decision path holds no scikit-learn object: only an ONNX
+graph and the ordered feature names it was trained with, carried inside the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort  # type: ignore[import-untyped]
+from numpy.typing import NDArray
+
+from completion.predictor.features import vectorize
+
+FEATURES_KEY = "tactful.feature_names"
+INFO_KEY = "tactful.info"
+INPUT_NAME = "features"
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, not ONNX, or not an acceptance model."""
+
+
+def fit_logistic(
+    x: NDArray[np.float64], y: NDArray[np.bool_], c: float, sample_weight: Any = None
+) -> Any:
+    """Standardized logistic regression: calibrated probabilities, which a cost-model
+    threshold needs, and tiny enough to retrain on a laptop in the background."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
+    pipeline.fit(x, y, logisticregression__sample_weight=sample_weight)
+    return pipeline
+
+
+def to_onnx(pipeline: Any, names: Sequence[str], info: Mapping[str, Any]) -> bytes:
+    """The fitted pipeline as ONNX bytes, with its feature names and `info` inside."""
+    from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
+    from skl2onnx.common.data_types import FloatTensorType  # type: ignore[import-untyped]
+
+    onnx_model = convert_sklearn(
+        pipeline,
+        initial_types=[(INPUT_NAME, FloatTensorType([None, len(names)]))],
+        options={id(pipeline.steps[-1][1]): {"zipmap": False}},
+        target_opset=17,
+    )
+    for key, value in ((FEATURES_KEY, list(names)), (INFO_KEY, dict(info))):
+        prop = onnx_model.metadata_props.add()
+        prop.key, prop.value = key, json.dumps(value)
+    return bytes(onnx_model.SerializeToString())
+
+
+class AcceptanceModel:
+    """P(accept) from a feature dict, in well under a millisecond."""
+
+    def __init__(self, onnx_bytes: bytes, source: str = "") -> None:
+        options = ort.SessionOptions()
+        # One decision is a few hundred multiply-adds: threads only add overhead, and the
+        # model thread must not compete with llama.cpp for the cores.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                onnx_bytes, options, providers=["CPUExecutionProvider"]
+            )
+            meta = self._session.get_modelmeta().custom_metadata_map
+            self.feature_names: list[str] = json.loads(meta[FEATURES_KEY])
+            self.info: dict[str, Any] = json.loads(meta.get(INFO_KEY, "{}"))
+        except Exception as exc:
+            raise ModelFileError(f"{source or 'model'} is not an acceptance model: {exc}") from exc
+        self.source = source
+        outputs = [o.name for o in self._session.get_outputs()]
+        self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+
+    @classmethod
+    def load(cls, path: Path) -> AcceptanceModel:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read {path}: {exc}") from exc
+        return cls(data, str(path))
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        row = np.asarray([vectorize(features, self.feature_names)], dtype=np.float32)
+        return float(self._session.run([self._output], {INPUT_NAME: row})[0][0][1])
+
+    def probabilities(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+        """P(accept) of each row, columns already in `feature_names` order."""
+        if rows.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        out = self._session.run([self._output], {INPUT_NAME: rows.astype(np.float32)})[0]
+        return np.asarray(out[:, 1], dtype=np.float64)

@@ -1,0 +1,130 @@
+"""Fitting the acceptance models: the shipped prior, and each user's own in the background.
+
+The prior is fitted on many users' decisions (CUPS telemetry, replay-labelled events) with
+the regularisation chosen by cross-validation across users, so that it generalises to a
+user it never saw. A personal model is fitted on one user's own decided suggestions, with
+the prior's logit as a feature: it learns how this user differs from the crowd.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from completion.predictor.features import Stage, feature_names, vectorize
+from completion.predictor.gate import logit
+from completion.predictor.model import AcceptanceModel, ModelFileError, fit_logistic, to_onnx
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+MAX_INNER_FOLDS = 12  # inner cross-validation that picks C: one fold per user up to this
+PRIOR_DIR = Path(__file__).parent / "prior"
+PERSONAL_C = 0.1  # strong enough shrinkage for a hundred events, weak enough to learn
+MIN_PERSONAL_EVENTS = 30
+MIN_PER_CLASS = 5
+PERSONAL_HALF_WEIGHT = 100  # events at which the user's model counts as much as the prior
+
+
+def auc(labels: NDArray[np.bool_], scores: FloatArray) -> float | None:
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+
+    if labels.size == 0 or labels.all() or not labels.any():
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def choose_c(
+    x: FloatArray, y: NDArray[np.bool_], groups: NDArray[np.int64], seed: int = 0
+) -> float:
+    """The C with the best pooled out-of-fold AUC, each fold leaving out whole users."""
+    from sklearn.model_selection import (  # type: ignore[import-untyped]
+        GroupKFold,
+        LeaveOneGroupOut,
+    )
+
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 3:
+        return 1.0
+    # Leave-one-user-out is deterministic; with many users, k shuffled folds.
+    splitter = (
+        LeaveOneGroupOut()
+        if n_groups <= MAX_INNER_FOLDS
+        else GroupKFold(n_splits=MAX_INNER_FOLDS, shuffle=True, random_state=seed)
+    )
+    folds = list(splitter.split(x, y, groups))
+    best_c, best_auc = 1.0, -1.0
+    for c in C_GRID:
+        scores = np.zeros(len(y), dtype=np.float64)
+        for fit_idx, score_idx in folds:
+            if y[fit_idx].all() or not y[fit_idx].any():
+                scores[score_idx] = 0.5
+                continue
+            model = fit_logistic(x[fit_idx], y[fit_idx], c)
+            scores[score_idx] = model.predict_proba(x[score_idx])[:, 1]
+        score = auc(y, scores)
+        if score is not None and score > best_auc:
+            best_c, best_auc = c, score
+    return best_c
+
+
+def fit_prior_stage(
+    x: FloatArray, y: NDArray[np.bool_], groups: NDArray[np.int64], stage: Stage,
+    info: Mapping[str, Any], seed: int = 0,
+) -> tuple[bytes, float]:
+    """ONNX bytes of one stage's prior, and the C it was fitted with."""
+    c = choose_c(x, y, groups, seed)
+    pipeline = fit_logistic(x, y, c)
+    return to_onnx(pipeline, feature_names(stage), {**info, "stage": stage, "c": c}), c
+
+
+def write_prior(out: Path, pre: bytes, post: bytes, report: Mapping[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pre.onnx").write_bytes(pre)
+    (out / "post.onnx").write_bytes(post)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def load_prior(directory: Path = PRIOR_DIR) -> tuple[AcceptanceModel, AcceptanceModel] | None:
+    """The shipped prior; None (and a logged reason) if it is missing or damaged, in which
+    case every suggestion is shown, as without a predictor."""
+    try:
+        return (
+            AcceptanceModel.load(directory / "pre.onnx"),
+            AcceptanceModel.load(directory / "post.onnx"),
+        )
+    except ModelFileError as exc:
+        log.warning("acceptance predictor unavailable, showing every suggestion: %s", exc)
+        return None
+
+
+def personal_weight(n_events: int) -> float:
+    """How much the user's own model counts against the prior: half at 100 events."""
+    return n_events / (n_events + PERSONAL_HALF_WEIGHT)
+
+
+def fit_personal(
+    examples: Sequence[tuple[Mapping[str, float], bool]], prior: AcceptanceModel, stage: Stage
+) -> bytes | None:
+    """A model of this user's decisions, or None while there are too few of them."""
+    labels = np.asarray([accepted for _, accepted in examples], dtype=bool)
+    accepted = int(labels.sum())
+    if len(examples) < MIN_PERSONAL_EVENTS or min(accepted, len(labels) - accepted) < MIN_PER_CLASS:
+        return None
+    names = [*feature_names(stage), "prior_logit"]
+    rows = [
+        vectorize({**features, "prior_logit": logit(prior.probability(features))}, names)
+        for features, _ in examples
+    ]
+    x = np.asarray(rows, dtype=np.float64)
+    # Recent decisions say more about the user's habits now than old ones do.
+    weights = np.linspace(0.5, 1.0, len(examples))
+    pipeline = fit_logistic(x, labels, PERSONAL_C, sample_weight=weights)
+    return to_onnx(pipeline, names, {"stage": stage, "personal": True, "n": len(examples)})
