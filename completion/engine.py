@@ -2,7 +2,14 @@
 
 It knows nothing of JSON-RPC: the language server, `tactful complete` and the benchmarks
 all drive this same object. It is not thread-safe for `complete` (the model back end owns
-one llama.cpp context); call it from one worker thread. `accept` may be called from any.
+one llama.cpp context); call it from one worker thread. Outcomes (`record_outcome`) may be
+reported from any thread.
+
+With an acceptance gate, a request passes gate 1 before the model is called and its
+suggestion passes gate 2 before it is shown; the result carries both decisions and the
+features they saw, for the feedback log. Outcomes the editor never reports are inferred:
+the next request in a document rejects the suggestion still open there, unless the user
+is typing through it.
 """
 
 from __future__ import annotations
@@ -18,8 +25,17 @@ from typing import Protocol
 
 from completion import rules
 from completion.postprocess import Surroundings, postprocess
+from completion.predictor.features import (
+    ContextSnapshot,
+    SuggestionSnapshot,
+    post_features,
+    pre_features,
+)
+from completion.predictor.gate import AcceptanceGate
+from completion.predictor.history import UserHistory
+from completion.predictor.memory import RejectionMemory
 from completion.prompt import PromptBudget, build_prompt, prefix_window
-from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
+from completion.request import CompletionRequest, CompletionResult, Suggestion
 from completion.stops import BlockStop, LineStop
 from context.snippet import ContextQuery, Snippet
 from models.backend import GenerationParams, ModelBackend, StopRule
@@ -52,6 +68,20 @@ class UnknownSuggestionError(KeyError):
     """An accept for a suggestion this engine never made (or forgot long ago)."""
 
 
+# Outcomes a suggestion can end with; "partial" may later become "accepted".
+DECIDED = ("accepted", "partial", "dismissed", "rejected")
+OutcomeListener = Callable[[Suggestion, str, "int | None"], None]
+
+
+@dataclass
+class _Open:
+    """The suggestion shown last in a document, while no outcome is known."""
+
+    suggestion: Suggestion
+    line_before: str
+    prefix: str
+
+
 class CompletionEngine:
     REMEMBERED = 256  # suggestions kept for accept and typing-through
 
@@ -60,12 +90,24 @@ class CompletionEngine:
         backend: ModelBackend,
         settings: EngineSettings | None = None,
         context: ContextSource | None = None,
+        gate: AcceptanceGate | None = None,
+        history: UserHistory | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
         self.settings = settings or EngineSettings()
         self.context = context
+        self.gate = gate
+        self.history = history or UserHistory()
+        self.memory = RejectionMemory(clock=clock)
+        self.clock = clock
+        # Told of every outcome, reported or inferred: the feedback log listens here.
+        self.listeners: list[OutcomeListener] = []
         self._issued: OrderedDict[str, Suggestion] = OrderedDict()
         self._outcomes: dict[str, str] = {}
+        self._accepted_length: dict[str, int] = {}
+        self._open: dict[str, _Open] = {}  # document id -> its undecided suggestion
+        self._places: dict[str, tuple[str, str]] = {}  # suggestion id -> (document, line)
         self._lock = threading.Lock()
 
     def complete(
@@ -79,15 +121,28 @@ class CompletionEngine:
     def _complete(
         self, request: CompletionRequest, cancel: threading.Event | None
     ) -> CompletionResult:
+        self._infer_outcome(request)
         reason = rules.skip_reason(request)
         if reason:
             return CompletionResult(reason=reason)
         if cancel is not None and cancel.is_set():
             return CompletionResult(reason="cancelled")
 
+        invoked = request.trigger == "invoked"
+        snapshot = self._snapshot(request)
+        result = CompletionResult()
+        if self.gate is not None:
+            result.features = pre_features(snapshot)
+            result.gate1 = self.gate.before(result.features, request.language, invoked)
+            if not result.gate1.allow:
+                result.reason = f"skipped:{result.gate1.reason}"
+                return result
+
         backend = self.backend
         s = self.settings
+        context_started = time.perf_counter()
         snippets = self._retrieve(request)
+        result.timings.context_ms = (time.perf_counter() - context_started) * 1000
         prompt = build_prompt(
             prefix=request.prefix,
             suffix=request.suffix,
@@ -116,14 +171,14 @@ class CompletionEngine:
                 deadline=time.monotonic() + s.time_budget_ms / 1000,
             ),
         )
-        result = CompletionResult(
-            timings=Timings(prompt_ms=generation.prompt_ms, decode_ms=generation.decode_ms),
-            generated_tokens=generation.tokens,
-            prompt_tokens=generation.prompt_tokens,
-            reused_tokens=generation.reused_tokens,
-            mean_logprob=generation.mean_logprob,
-            raw_text=generation.text,
-        )
+        result.timings.prompt_ms = generation.prompt_ms
+        result.timings.decode_ms = generation.decode_ms
+        result.generated_tokens = generation.tokens
+        result.prompt_tokens = generation.prompt_tokens
+        result.reused_tokens = generation.reused_tokens
+        result.mean_logprob = generation.mean_logprob
+        result.min_logprob = generation.min_logprob
+        result.raw_text = generation.text
         if generation.stopped_by == "cancelled":
             result.reason = "cancelled"
             return result
@@ -145,10 +200,55 @@ class CompletionEngine:
             offset=request.offset,
             document_id=request.document_id,
         )
+        if self.gate is not None:
+            result.features = post_features(snapshot, SuggestionSnapshot(
+                text, generation.tokens, generation.mean_logprob, generation.min_logprob,
+            ))
+            result.gate2 = self.gate.after(result.features, request.language, len(text), invoked)
+            if not result.gate2.allow:
+                result.hidden = suggestion
+                result.reason = f"hidden:{result.gate2.reason}"
+                return result
+        if not invoked and self.memory.was_rejected(request.document_id, line_before, text):
+            result.hidden = suggestion
+            result.reason = "hidden:rejected_here"
+            return result
         self._remember(suggestion)
+        with self._lock:
+            self._places[suggestion.id] = (request.document_id, line_before)
+            self._open[request.document_id] = _Open(suggestion, line_before, request.prefix)
+        self.history.shown(self.clock())
         result.suggestions.append(suggestion)
-        result.reason = "shown"
+        result.reason = "shown:exploration" if result.exploration else "shown"
         return result
+
+    def _snapshot(self, request: CompletionRequest) -> ContextSnapshot:
+        return self.history.snapshot(
+            self.clock(),
+            prefix=request.prefix,
+            suffix=rules.line_after_cursor(request),
+            language=request.language,
+            trigger=request.trigger,
+            document_length=len(request.text),
+            cursor_offset=request.offset,
+        )
+
+    def _infer_outcome(self, request: CompletionRequest) -> None:
+        """A new request in a document rejects the suggestion still open there, unless what
+        the user typed since is the start of it (typing through)."""
+        with self._lock:
+            open_ = self._open.get(request.document_id)
+            if open_ is None:
+                return
+            if self._outcomes.get(open_.suggestion.id) in DECIDED:
+                del self._open[request.document_id]
+                return
+            old = open_.prefix
+            typed = request.prefix[len(old):] if request.prefix.startswith(old) else None
+            if typed is not None and open_.suggestion.text.startswith(typed):
+                return  # nothing typed yet, or typed what it suggested
+            del self._open[request.document_id]
+        self.record_outcome(open_.suggestion.id, "rejected")
 
     def _retrieve(self, request: CompletionRequest) -> list[Snippet]:
         """Context for the request; a failing source costs the context, not the completion."""
@@ -163,15 +263,40 @@ class CompletionEngine:
             log.exception("context retrieval failed for %s; completing without it", request.path)
             return []
 
-    def record_outcome(self, suggestion_id: str, outcome: str) -> Suggestion:
-        """Note what became of a suggestion: shown, accepted, partial, dismissed."""
+    def record_outcome(
+        self, suggestion_id: str, outcome: str, accepted_length: int | None = None
+    ) -> Suggestion:
+        """Note what became of a suggestion: shown, accepted, partial (with the characters
+        accepted so far), dismissed, or rejected. "accepted" is final; a suggestion partly
+        accepted and then dismissed stays partial, since some of it was taken."""
         with self._lock:
             suggestion = self._issued.get(suggestion_id)
             if suggestion is None:
                 raise UnknownSuggestionError(suggestion_id)
-            if outcome == "accepted" or self._outcomes.get(suggestion_id) != "accepted":
-                self._outcomes[suggestion_id] = outcome
-            return suggestion
+            previous = self._outcomes.get(suggestion_id)
+            if outcome == "shown" or previous == "accepted":
+                return suggestion
+            if previous == "partial" and outcome in ("dismissed", "rejected"):
+                return suggestion
+            if outcome == "partial":
+                accepted_length = max(accepted_length or 0, self._accepted_length.get(
+                    suggestion_id, 0))
+                self._accepted_length[suggestion_id] = accepted_length
+            first_decision = previous not in DECIDED
+            self._outcomes[suggestion_id] = outcome
+            place = self._places.get(suggestion_id)
+        now = self.clock()
+        if first_decision:
+            accepted = outcome in ("accepted", "partial")
+            self.history.decided(now, accepted)
+            if not accepted and place is not None:
+                self.memory.rejected(place[0], place[1], suggestion.text)
+        for listener in self.listeners:
+            try:
+                listener(suggestion, outcome, accepted_length)
+            except Exception:
+                log.exception("an outcome listener failed")
+        return suggestion
 
     def accept(self, suggestion_id: str) -> Suggestion:
         return self.record_outcome(suggestion_id, "accepted")
@@ -189,6 +314,8 @@ class CompletionEngine:
             while len(self._issued) > self.REMEMBERED:
                 old, _ = self._issued.popitem(last=False)
                 self._outcomes.pop(old, None)
+                self._accepted_length.pop(old, None)
+                self._places.pop(old, None)
 
 
 def context_query(request: CompletionRequest, settings: EngineSettings,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from completion.predictor.gate import Decision
 
 Trigger = Literal["typed", "invoked"]
 
@@ -40,6 +43,7 @@ class Timings:
     total_ms: float = 0.0
     prompt_ms: float = 0.0
     decode_ms: float = 0.0
+    context_ms: float = 0.0
 
 
 @dataclass
@@ -52,4 +56,14 @@ class CompletionResult:
     prompt_tokens: int = 0
     reused_tokens: int = 0
     mean_logprob: float | None = None
+    min_logprob: float | None = None
     raw_text: str = ""  # the model's output before post-processing, for debugging
+    # The acceptance gates' decisions, and the features they saw (post if generated).
+    gate1: Decision | None = None
+    gate2: Decision | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    hidden: Suggestion | None = None  # generated, then held back by gate 2 or memory
+
+    @property
+    def exploration(self) -> bool:
+        return any(d is not None and d.exploration for d in (self.gate1, self.gate2))

@@ -38,6 +38,7 @@ from completion.predictor.features import (
     pre_features,
     vectorize,
 )
+from completion.predictor.gate import AGGRESSIVENESS, CostModel
 from completion.predictor.history import UserHistory
 from completion.predictor.model import fit_logistic
 from completion.predictor.train import auc, choose_c
@@ -231,7 +232,7 @@ def max_share_at_precision(
     return best_share, best_threshold
 
 
-def _mean_logprobauc(examples: Sequence[Example]) -> float | None:
+def _mean_logprob_auc(examples: Sequence[Example]) -> float | None:
     """The AUC of the model's raw mean log-probability alone: the baseline to beat."""
     known = [e for e in examples if e.suggestion.mean_logprob is not None]
     labels = np.asarray([e.accepted for e in known], dtype=bool)
@@ -327,7 +328,7 @@ def _run(
         "auc_post": auc(y_test, p_post),
         "auc_pre_fold_mean": float(np.mean(fold_pre)) if fold_pre else None,
         "auc_post_fold_mean": float(np.mean(fold_post)) if fold_post else None,
-        "auc_mean_logprob_only": _mean_logprobauc(evaluated),
+        "auc_mean_logprob_only": _mean_logprob_auc(evaluated),
         "hidden_share_at_95": hidden_share,
         "hidden_threshold": hidden_threshold,
         "gate1_share": gate1_share,
@@ -336,8 +337,37 @@ def _run(
         "gate1_share_at_90": gate1_share_90,
         "n_features_pre": x_pre.shape[1],
         "n_features_post": x_post.shape[1],
+        "cost_model": cost_model_outcomes(p_pre, p_post, evaluated),
         "folds": folds,
     }
+
+
+def cost_model_outcomes(
+    p_pre: FloatArray, p_post: FloatArray, examples: Sequence[Example],
+    cost: CostModel | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """What the gates would do at each aggressiveness, with the cost model's thresholds:
+    the share of suggestions withheld (skipped by gate 1 or hidden by gate 2), how many of
+    those the user would have rejected, and the accepted characters still shown."""
+    cost = cost or CostModel()
+    accepted = np.asarray([e.accepted for e in examples], dtype=bool)
+    chars = np.asarray([len(e.suggestion.text) for e in examples], dtype=np.int64)
+    out: dict[str, dict[str, float | None]] = {}
+    for level in AGGRESSIVENESS:
+        skipped = p_pre < cost.gate1_threshold(level)
+        hidden = ~skipped & (p_post < np.asarray([cost.threshold(int(n), level) for n in chars]))
+        withheld = skipped | hidden
+        accepted_chars = int(chars[accepted].sum())
+        out[level] = {
+            "withheld_share": float(withheld.mean()) if withheld.size else None,
+            "skipped_share": float(skipped.mean()) if skipped.size else None,
+            "withheld_rejected": float((~accepted[withheld]).mean()) if withheld.any() else None,
+            "accepted_chars_kept": (
+                float(chars[accepted & ~withheld].sum() / accepted_chars)
+                if accepted_chars else None
+            ),
+        }
+    return out
 
 
 def _fmt(value: Any) -> str:
@@ -368,6 +398,18 @@ def format_table(summary: dict[str, Any]) -> str:
             f"| {f['user']} | {f['n']} | {_fmt(f.get('acceptance_rate'))} "
             f"| {_fmt(f.get('auc_pre'))} | {_fmt(f.get('auc_post'))} |"
             for f in folds
+        ]
+    if cost := summary.get("cost_model"):
+        lines += [
+            "",
+            "| aggressiveness | withheld | skipped by gate 1 | of withheld, rejected "
+            "| accepted chars kept |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {level} | {_fmt(c['withheld_share'])} | {_fmt(c['skipped_share'])} "
+            f"| {_fmt(c['withheld_rejected'])} | {_fmt(c['accepted_chars_kept'])} |"
+            for level, c in cost.items()
         ]
     return "\n".join(lines)
 

@@ -73,7 +73,7 @@ def test_char_class(char: str, expected: str) -> None:
 
 def test_last_char_classes_after_an_open_paren() -> None:
     f = pre_features(ctx("x = foo("))
-    assert hot(f, "last_char_") == ["last_char_paren_open"]
+    assert hot(f, "last_char_") == []  # no whitespace after it: its class is last_nonspace
     assert hot(f, "last_nonspace_") == ["last_nonspace_paren_open"]
     assert f["line_prefix_len_log"] == pytest.approx(math.log1p(8))
 
@@ -100,7 +100,7 @@ def test_missing_history_is_flagged_not_guessed() -> None:
             typing_speed=4.0)
     )
     assert g["since_last_missing"] == 0.0 and g["since_last_log"] == pytest.approx(math.log1p(3))
-    assert hot(g, "last_") == ["last_char_letter", "last_nonspace_letter", "last_rejected"]
+    assert hot(g, "last_") == ["last_nonspace_letter", "last_rejected"]
     assert g["acceptance_rate"] == 0.25 and g["acceptance_rate_missing"] == 0.0
     assert g["typing_speed_log"] == pytest.approx(math.log1p(4))
 

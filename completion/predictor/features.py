@@ -103,7 +103,10 @@ PRE_NAMES: tuple[str, ...] = (
     *(f"lang_{g}" for g in LANGUAGE_GROUPS),
     "trigger_invoked",
     "prefix_empty",
-    *(f"last_char_{c}" for c in CHAR_CLASSES),
+    # Only whether whitespace follows the last non-space character: its class is in
+    # last_nonspace_*, and a full one-hot of both overfits (AUC 0.715 -> 0.726, CUPS dev).
+    "last_char_space",
+    "last_char_newline",
     *(f"last_nonspace_{c}" for c in NONSPACE_CLASSES),
     "suffix_blank",
     "suffix_len_log",
@@ -189,8 +192,8 @@ def pre_features(ctx: ContextSnapshot) -> dict[str, float]:
 
     prefix = ctx.prefix[-CONTEXT_CHARS:]
     f["prefix_empty"] = float(not prefix)
-    if prefix:
-        f[f"last_char_{char_class(prefix[-1])}"] = 1.0
+    if prefix and (last := char_class(prefix[-1])) in ("space", "newline"):
+        f[f"last_char_{last}"] = 1.0
     stripped = prefix.rstrip()
     if stripped:
         f[f"last_nonspace_{char_class(stripped[-1])}"] = 1.0
