@@ -78,8 +78,7 @@ class _Open:
     """The suggestion shown last in a document, while no outcome is known."""
 
     suggestion: Suggestion
-    line_before: str
-    prefix: str
+    prefix: str  # the document's text before the cursor when it was shown
 
 
 class CompletionEngine:
@@ -121,7 +120,9 @@ class CompletionEngine:
     def _complete(
         self, request: CompletionRequest, cancel: threading.Event | None
     ) -> CompletionResult:
-        self._infer_outcome(request)
+        through = self._typed_through(request)
+        if through is not None:
+            return CompletionResult(suggestions=[through], reason="typed_through")
         reason = rules.skip_reason(request)
         if reason:
             return CompletionResult(reason=reason)
@@ -209,14 +210,15 @@ class CompletionEngine:
                 result.hidden = suggestion
                 result.reason = f"hidden:{result.gate2.reason}"
                 return result
-        if not invoked and self.memory.was_rejected(request.document_id, line_before, text):
+        place = _place(request.prefix)
+        if not invoked and self.memory.was_rejected(request.document_id, place, text):
             result.hidden = suggestion
             result.reason = "hidden:rejected_here"
             return result
         self._remember(suggestion)
         with self._lock:
-            self._places[suggestion.id] = (request.document_id, line_before)
-            self._open[request.document_id] = _Open(suggestion, line_before, request.prefix)
+            self._places[suggestion.id] = (request.document_id, place)
+            self._open[request.document_id] = _Open(suggestion, request.prefix)
         self.history.shown(self.clock())
         result.suggestions.append(suggestion)
         result.reason = "shown:exploration" if result.exploration else "shown"
@@ -233,22 +235,29 @@ class CompletionEngine:
             cursor_offset=request.offset,
         )
 
-    def _infer_outcome(self, request: CompletionRequest) -> None:
-        """A new request in a document rejects the suggestion still open there, unless what
-        the user typed since is the start of it (typing through)."""
+    def _typed_through(self, request: CompletionRequest) -> Suggestion | None:
+        """The rest of the suggestion open in this document, if the user has typed its start
+        since; otherwise that suggestion was turned down, and is recorded so."""
         with self._lock:
             open_ = self._open.get(request.document_id)
             if open_ is None:
-                return
+                return None
             if self._outcomes.get(open_.suggestion.id) in DECIDED:
                 del self._open[request.document_id]
-                return
-            old = open_.prefix
+                return None
+            old, shown = open_.prefix, open_.suggestion
             typed = request.prefix[len(old):] if request.prefix.startswith(old) else None
-            if typed is not None and open_.suggestion.text.startswith(typed):
-                return  # nothing typed yet, or typed what it suggested
+            if typed is not None and shown.text.startswith(typed):
+                if typed and typed != shown.text:
+                    return Suggestion(shown.id, shown.text[len(typed):], request.offset,
+                                      shown.document_id)
+                if not typed:
+                    return None  # asked again at the same place: generate afresh
+                del self._open[request.document_id]
+                return None  # typed out in full: neither accepted nor turned down
             del self._open[request.document_id]
-        self.record_outcome(open_.suggestion.id, "rejected")
+        self.record_outcome(shown.id, "rejected")
+        return None
 
     def _retrieve(self, request: CompletionRequest) -> list[Snippet]:
         """Context for the request; a failing source costs the context, not the completion."""
@@ -332,6 +341,12 @@ def context_query(request: CompletionRequest, settings: EngineSettings,
         window_start=len(request.prefix) - len(window),
         suffix_in_prompt=suffix_in_prompt,
     )
+
+
+def _place(prefix: str) -> str:
+    """Where a suggestion was made, for rejection memory: the cursor's line so far and the
+    line above, which tell places apart better than a line number that edits shift."""
+    return "\n".join(prefix.split("\n")[-2:])[-300:]
 
 
 def _first_nonblank_line(text: str) -> str:

@@ -386,6 +386,36 @@ def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
     _emit(summary, format_table(summary), as_json)
 
 
+@main.group()
+def predictor() -> None:
+    """The acceptance predictor: build the prior that ships in the package."""
+
+
+@predictor.command("train")
+@click.option("--cups", "cups", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Telemetry in the CUPS format (gzipped JSON lines); repeat for more.")
+@click.option("--feedback", "feedback", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A feedback store (feedback.sqlite3), e.g. of a replay; repeat for more.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where to write the models [default: the package's prior].")
+@click.option("--seed", default=0, show_default=True)
+def predictor_train(cups: tuple[str, ...], feedback: tuple[str, ...], out: str | None,
+                    seed: int) -> None:
+    """Fit gate 1 and gate 2 on real decisions, export them to ONNX, write the report."""
+    from completion.predictor.train import PRIOR_DIR
+    from evaluation.prior import train_prior
+
+    target = Path(out) if out else PRIOR_DIR
+    try:
+        report = train_prior([Path(p) for p in cups], [Path(p) for p in feedback], target,
+                             seed=seed)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.get("leave_one_user_out_table", ""))
+    click.echo(f"wrote {target}/pre.onnx, post.onnx, report.json, report.md")
+
+
 def _workspace_retriever(path: Path, workspace: str | None) -> tuple[Retriever, Path, str]:
     """A retriever over the (freshly updated) index of the workspace around `path`, the
     workspace's root, and `path` relative to it."""

@@ -7,9 +7,10 @@ out of range is reported and replaced by its default; it never stops the server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from completion.predictor.gate import AGGRESSIVENESS
 from context.retrieval import SOURCES
 from models.registry import DEFAULT_MODEL
 
@@ -41,6 +42,13 @@ class Config:
     index_enabled: bool = True
     index_exclude: tuple[str, ...] = ()
     index_max_file_bytes: int = 1_000_000
+    acceptance_gate: bool = True
+    aggressiveness: str = "balanced"
+    aggressiveness_by_language: dict[str, str] = field(default_factory=dict)
+    suggest_in_comments: bool = True
+    exploration_percent: int = 5
+    personalize: bool = True
+    log_code: bool = False
     log_level: str = "info"
 
 
@@ -86,6 +94,28 @@ SETTINGS: dict[str, Setting] = {
                              ".gitignore itself."),
     "index_max_file_bytes": Setting("indexMaxFileBytes", "Larger files are not indexed.",
                                     minimum=1, maximum=1_000_000_000),
+    "acceptance_gate": Setting(
+        "acceptanceGate", "Let the acceptance predictor skip unlikely requests and hide "
+        "suggestions not worth reading (a manual request always gets one).",
+    ),
+    "aggressiveness": Setting(
+        "aggressiveness", "How readily suggestions are shown: quiet shows fewer and surer "
+        "ones, eager more.", choices=AGGRESSIVENESS,
+    ),
+    "aggressiveness_by_language": Setting(
+        "aggressivenessByLanguage", "Per-language aggressiveness, e.g. {\"markdown\": "
+        "\"quiet\"}, by LSP languageId.", choices=AGGRESSIVENESS,
+    ),
+    "suggest_in_comments": Setting("suggestInComments",
+                                   "Suggest inside comments and strings."),
+    "exploration_percent": Setting(
+        "explorationPercent", "Of the suggestions the predictor would hide, this percentage "
+        "is shown anyway (and marked) so that it keeps learning.", minimum=0, maximum=50,
+    ),
+    "personalize": Setting("personalize", "Retrain the predictor on your own accepts and "
+                           "rejects, in the background, on this machine."),
+    "log_code": Setting("logCode", "Store the code around each suggestion in the feedback "
+                        "log (off: only numbers are stored), e.g. to build evaluation sets."),
     "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).",
                          choices=("debug", "info", "warning", "error")),
 }
@@ -123,6 +153,15 @@ def parse(raw: Any, base: Config | None = None) -> tuple[Config, list[str]]:
 
 
 def _check(value: Any, expected: type, setting: Setting) -> str | None:
+    if expected is dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return f"expected an object of strings, got {value!r}"
+        unknown = [v for v in value.values() if setting.choices and v not in setting.choices]
+        if unknown:
+            return f"{', '.join(unknown)} not among {', '.join(setting.choices)}"
+        return None
     if expected is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"expected a list of strings, got {value!r}"
@@ -152,4 +191,6 @@ def to_client(config: Config) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return dict(value)
     return list(value) if isinstance(value, tuple) else value

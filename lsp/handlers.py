@@ -9,6 +9,7 @@
 | workspace/didChangeConfiguration         | did_change_config     |
 | tactful/partialAccept {id, acceptedLength}| partial_accept        |
 | tactful/dismiss {id}, tactful/shown {id}  | dismiss, shown        |
+| tactful/explain {uri?, limit?} (request)  | explain               |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ACCEPT_COMMAND = "tactful.accept"
 PARTIAL_ACCEPT = "tactful/partialAccept"
 DISMISS = "tactful/dismiss"
 SHOWN = "tactful/shown"
+EXPLAIN = "tactful/explain"
 # Debug log lines "completion {json}", one per completion the engine ran.
 COMPLETION_LOG = "completion "
 
@@ -46,6 +48,7 @@ def create_server() -> TactfulServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: TactfulServer, params: types.InitializeParams) -> None:
         ls.apply_config(params.initialization_options)
+        ls.start_feedback()
         root = params.root_uri or (
             params.workspace_folders[0].uri if params.workspace_folders else None
         )
@@ -97,6 +100,8 @@ def create_server() -> TactfulServer:
             ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it")
             return
         document_changed(ls, doc.uri, doc.text)
+        if ls.feedback is not None:  # typing speed, for the predictor
+            ls.feedback.history.document_length(ls.feedback.clock(), len(doc.text))
         path = relative_path(doc.uri, ls.workspace_root)
         for start, _, text in changes:
             if start is not None:  # a whole-text replacement is no edit worth showing
@@ -154,6 +159,9 @@ def create_server() -> TactfulServer:
         finally:
             if ls.pending.get(uri) is cancel:
                 del ls.pending[uri]
+        if ls.feedback is not None:
+            position = (params.position.line, params.position.character)
+            ls.feedback.completed(request, result, position)
         return to_inline_list(result, doc.text)
 
     @server.command(ACCEPT_COMMAND)
@@ -171,12 +179,10 @@ def create_server() -> TactfulServer:
     @server.feature(PARTIAL_ACCEPT)
     def partial_accept(ls: TactfulServer, params: Any) -> None:
         length = getattr(params, "acceptedLength", None)
-        if not isinstance(length, int) or length < 0:
+        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             log.warning("%s without a valid acceptedLength: %s", PARTIAL_ACCEPT, params)
             return
-        # The length is for the feedback store, which is yet to come; the log keeps it now.
-        log.debug("partial accept of %s: %d characters", getattr(params, "id", None), length)
-        record(ls, params, "partial")
+        record(ls, params, "partial", length)
 
     @server.feature(DISMISS)
     def dismiss(ls: TactfulServer, params: Any) -> None:
@@ -184,7 +190,22 @@ def create_server() -> TactfulServer:
 
     @server.feature(SHOWN)
     def shown(ls: TactfulServer, params: Any) -> None:
+        suggestion_id = getattr(params, "id", None)
+        if ls.feedback is not None and isinstance(suggestion_id, str):
+            ls.feedback.displayed(suggestion_id)
         record(ls, params, "shown")
+
+    @server.feature(EXPLAIN)
+    def explain(ls: TactfulServer, params: Any) -> dict[str, Any]:
+        """The last decisions (of one document, if `uri` is given) and why they went so."""
+        uri = getattr(params, "uri", None)
+        limit = getattr(params, "limit", 20)
+        if uri is not None and not isinstance(uri, str):
+            raise JsonRpcInvalidParams(f"{EXPLAIN}: uri must be a string")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise JsonRpcInvalidParams(f"{EXPLAIN}: limit must be a positive integer")
+        decisions = ls.feedback.explain(uri, limit) if ls.feedback is not None else []
+        return {"decisions": decisions}
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TactfulServer, _: Any) -> None:
@@ -220,14 +241,14 @@ def complete_and_log(
     return result
 
 
-def record(ls: TactfulServer, params: Any, outcome: str) -> None:
+def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None) -> None:
     """Feedback notifications have no answer: a bad one is logged, never raised."""
     suggestion_id = getattr(params, "id", None)
     if ls.engine is None or not isinstance(suggestion_id, str):
         log.warning("feedback %r for no known suggestion: %s", outcome, params)
         return
     try:
-        ls.engine.record_outcome(suggestion_id, outcome)
+        ls.engine.record_outcome(suggestion_id, outcome, length)
     except UnknownSuggestionError:
         log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)
 

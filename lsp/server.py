@@ -33,6 +33,7 @@ from context.retrieval import RetrievalSettings, Retriever
 from lsp import config as config_module
 from lsp.config import Config
 from lsp.documents import DocumentStore, uri_to_path
+from lsp.feedback_link import FeedbackLink
 from models import store
 from models.backend import ModelBackend
 from models.errors import ModelError
@@ -90,6 +91,17 @@ class TactfulServer(LanguageServer):
         self.retriever = Retriever(None, edits=self.edits)
         self.live_index: LiveIndex | None = None
         self.client_shows_progress = False
+        # The predictor and the feedback log, from `initialize` on (they need the config).
+        self.feedback: FeedbackLink | None = None
+
+    def start_feedback(self) -> None:
+        if self.feedback is None:
+            self.feedback = FeedbackLink(self.config, self.document_text)
+
+    def document_text(self, uri: str) -> str | None:
+        """An open document's text, or None once it is closed (for retention checks)."""
+        doc = self.documents.get(uri)
+        return None if doc is None else doc.text
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # A malformed message is the client's bug: it gets an error answer where it can,
@@ -107,6 +119,8 @@ class TactfulServer(LanguageServer):
         config, errors = config_module.parse(raw, self.config)
         self.config = config
         self.retriever.settings = RetrievalSettings(sources=config.context_sources)
+        if self.feedback is not None:
+            self.feedback.apply_config(config)
         logging.getLogger().setLevel(config.log_level.upper())
         for message in errors:
             self.warn_user(message)
@@ -137,7 +151,7 @@ class TactfulServer(LanguageServer):
             return
         self._loaded_key = key
         self.send_status("loading", f"loading model {c.model}")
-        future = self.model_thread.submit(_load_engine, c, self.retriever)
+        future = self.model_thread.submit(_load_engine, c, self.retriever, self.feedback)
         self._loading = future
         loop = asyncio.get_running_loop()
         future.add_done_callback(
@@ -189,6 +203,9 @@ class TactfulServer(LanguageServer):
         if self.live_index is not None:
             self.live_index.stop()
             self.live_index = None
+        if self.feedback is not None:
+            self.feedback.close()
+            self.feedback = None
 
     # -- the workspace index ------------------------------------------------------------
 
@@ -305,5 +322,14 @@ def load_backend(c: Config) -> ModelBackend:
     )
 
 
-def _load_engine(c: Config, context: ContextSource | None = None) -> CompletionEngine:
-    return CompletionEngine(load_backend(c), engine_settings(c), context)
+def _load_engine(
+    c: Config, context: ContextSource | None = None, feedback: FeedbackLink | None = None
+) -> CompletionEngine:
+    if feedback is None:
+        return CompletionEngine(load_backend(c), engine_settings(c), context)
+    engine = CompletionEngine(
+        load_backend(c), engine_settings(c), context,
+        gate=feedback.gate, history=feedback.history, clock=feedback.clock,
+    )
+    engine.listeners.append(feedback.outcome)
+    return engine

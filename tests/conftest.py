@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from models import registry, store
+
+# Servers the tests start log their feedback here, never into the user's own log.
+os.environ.setdefault("TACTFUL_DATA_DIR", tempfile.mkdtemp(prefix="tactful-test-data-"))
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,4 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TACTFUL_MODEL_DIR", models)
     os.makedirs(tmp_path / "data", exist_ok=True)
     return tmp_path
+

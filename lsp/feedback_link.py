@@ -1,0 +1,216 @@
+"""Between the engine and the feedback log: what the server learns from, and explains with.
+
+The engine decides (gates, outcomes inferred); this module writes each decision and outcome
+to the SQLite feedback log, schedules the retention checks of accepted text, retrains the
+predictor on the user's own decisions, and keeps the last decisions for `tactful/explain`.
+A failing log costs the log, never a completion: errors are logged and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from completion.predictor.gate import AcceptanceGate, Decision, GateSettings, Models
+from completion.predictor.history import UserHistory
+from completion.predictor.personal import Personalizer
+from completion.predictor.train import load_prior
+from completion.request import CompletionRequest, CompletionResult, Suggestion
+from feedback.paths import data_dir, default_feedback_path
+from feedback.record import CompletionRecord
+from feedback.retention import RetentionTracker
+from feedback.store import FeedbackStore
+from lsp.config import Config
+
+log = logging.getLogger(__name__)
+
+EXPLAINED = 200  # decisions kept in memory for tactful/explain
+IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long was ignored
+# Requests that decide nothing about acceptance: no row in the log. (A typed-through
+# answer is the rest of a suggestion already logged, under the same id.)
+NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through"})
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One decision, as `tactful/explain` reports it."""
+
+    time: float
+    id: str | None
+    document: str
+    line: int
+    character: int
+    reason: str
+    gate1: Decision | None
+    gate2: Decision | None
+    suggestion: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        def gate(d: Decision | None) -> dict[str, Any] | None:
+            return None if d is None else {
+                "allow": d.allow, "reason": d.reason, "probability": d.probability,
+                "threshold": d.threshold, "exploration": d.exploration,
+                "summary": d.describe(),
+            }
+
+        return {
+            "time": self.time, "id": self.id, "uri": self.document,
+            "position": {"line": self.line, "character": self.character},
+            "reason": self.reason, "gate1": gate(self.gate1), "gate2": gate(self.gate2),
+            "suggestion": self.suggestion,
+        }
+
+
+def gate_settings(c: Config) -> GateSettings:
+    return GateSettings(
+        enabled=c.acceptance_gate,
+        aggressiveness=c.aggressiveness,  # type: ignore[arg-type]  # checked by config
+        by_language=dict(c.aggressiveness_by_language),  # type: ignore[arg-type]
+        in_comments=c.suggest_in_comments,
+        exploration=c.exploration_percent / 100,
+    )
+
+
+class FeedbackLink:
+    def __init__(
+        self,
+        config: Config,
+        get_text: Callable[[str], str | None],
+        store_path: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        prior = load_prior()
+        self.gate = AcceptanceGate(
+            Models(*prior) if prior else Models(), gate_settings(config)
+        )
+        self.history = UserHistory()
+        self.clock = clock
+        self.model_name = config.model
+        self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
+        self._lock = threading.Lock()
+        self.store: FeedbackStore | None = None
+        try:
+            self.store = FeedbackStore(store_path or default_feedback_path(), config.log_code)
+            self.store.expire_undecided(IGNORED_AFTER_S)
+        except Exception as exc:  # a log we cannot open must not cost completions
+            log.error("feedback log unavailable, decisions will not be recorded: %s", exc)
+        self.retention = RetentionTracker(self.store, get_text) if self.store else None
+        self.personalizer = Personalizer(
+            self.gate, self._examples, data_dir() / "predictor"
+        )
+        self.personalize = config.personalize
+        if self.personalize and self.store is not None:
+            self.personalizer.load_saved()
+            self.personalizer.retrain()
+
+    def apply_config(self, c: Config) -> None:
+        self.gate.settings = gate_settings(c)
+        self.model_name = c.model
+        self.personalize = c.personalize
+        if self.store is not None:
+            self.store.log_code = c.log_code
+        if not c.personalize:
+            self.gate.set_personal(None, None, 0.0)
+
+    def _examples(self) -> list[tuple[dict[str, float], bool]]:
+        if self.store is None:
+            return []
+        return [(f, taken) for f, taken, _ in self.store.decided_examples()]
+
+    # -- what the engine decided ----------------------------------------------------------
+
+    def completed(
+        self, request: CompletionRequest, result: CompletionResult, position: tuple[int, int]
+    ) -> str | None:
+        """Log one request with its decisions; returns its id in the log."""
+        shown = result.suggestions[0] if result.suggestions else None
+        made = shown or result.hidden
+        record_id = made.id if made else None
+        text = made.text if made else None
+        with self._lock:
+            self._explained.append(Explained(
+                time.time(), record_id, request.document_id, position[0], position[1],
+                result.reason, result.gate1, result.gate2, text,
+            ))
+        if self.store is None or result.reason in NOT_LOGGED:
+            return None
+        g1, g2 = result.gate1, result.gate2
+        record = CompletionRecord(
+            id=record_id or f"req-{time.time_ns()}",
+            language=request.language,
+            trigger=request.trigger,
+            workspace=request.workspace or None,
+            model=self.model_name,
+            features=result.features,
+            gate1="skipped" if g1 is not None and not g1.allow else "generated",
+            gate1_reason=g1.reason if g1 else None,
+            gate1_probability=g1.probability if g1 else None,
+            chars=len(text) if text is not None else None,
+            lines=text.count("\n") + 1 if text is not None else None,
+            tokens=result.generated_tokens if made else None,
+            mean_logprob=result.mean_logprob,
+            min_logprob=result.min_logprob,
+            gate2_probability=g2.probability if g2 else None,
+            gate2_decision=None if g2 is None else ("shown" if g2.allow else "hidden"),
+            shown=shown is not None,
+            exploration=result.exploration,
+            reason=result.reason,
+            total_ms=result.timings.total_ms,
+            prompt_ms=result.timings.prompt_ms,
+            decode_ms=result.timings.decode_ms,
+            context_ms=result.timings.context_ms,
+            prefix_text=request.prefix,
+            suffix_text=request.suffix,
+            suggestion_text=text,
+        )
+        try:
+            self.store.record(record)
+        except Exception:
+            log.exception("could not log completion %s", record.id)
+        return record.id
+
+    # -- what became of it ----------------------------------------------------------------
+
+    def outcome(self, suggestion: Suggestion, outcome: str, accepted_length: int | None) -> None:
+        """The engine's outcome listener: reported or inferred, it goes to the log."""
+        if self.store is None:
+            return
+        try:
+            known = self.store.set_outcome(
+                suggestion.id, outcome, accepted_length  # type: ignore[arg-type]
+            )
+        except Exception:
+            log.exception("could not log the outcome of %s", suggestion.id)
+            return
+        if not known:
+            log.warning("outcome %r for a completion the log does not have: %s",
+                        outcome, suggestion.id)
+            return
+        if outcome == "accepted" and self.retention is not None:
+            self.retention.track(
+                suggestion.id, suggestion.document_id, suggestion.text, suggestion.offset
+            )
+        if self.personalize:
+            self.personalizer.decided()
+
+    def displayed(self, suggestion_id: str) -> None:
+        if self.store is not None and not self.store.set_displayed(suggestion_id):
+            log.warning("tactful/shown for a completion the log does not have: %s",
+                        suggestion_id)
+
+    def explain(self, document: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        with self._lock:
+            chosen = [e for e in self._explained if document is None or e.document == document]
+        return [e.to_json() for e in chosen[-limit:]]
+
+    def close(self) -> None:
+        if self.retention is not None:
+            self.retention.close()
+        if self.store is not None:
+            self.store.close()

@@ -1,0 +1,254 @@
+"""The acceptance gates in the engine: skip, hide, explore, remember rejections, infer them.
+
+The model back end is a scripted fake here: the point is the engine's decisions, which do
+not depend on what a real model writes. The predictor models are real ONNX files, fitted
+on synthetic decisions so that their verdicts are known.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+
+from completion.engine import CompletionEngine, EngineSettings
+from completion.predictor.features import feature_names
+from completion.predictor.gate import AcceptanceGate, CostModel, GateSettings, Models
+from completion.predictor.memory import RejectionMemory
+from completion.predictor.model import AcceptanceModel, fit_logistic, to_onnx
+from completion.predictor.train import load_prior
+from completion.request import CompletionRequest
+from models.backend import Generation, GenerationParams, Prompt, StopRule
+
+
+class ScriptedBackend:
+    """Answers every prompt with the next scripted text; counts the calls."""
+
+    name = "scripted"
+    fim = None
+    repo_layout = None
+    context_size = 4096
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+        text = self.texts[min(self.calls, len(self.texts) - 1)]
+        self.calls += 1
+        cut = stop(text)
+        return Generation(
+            text=text if cut is None else text[:cut], stopped_by="rule" if cut else "eos",
+            tokens=4, token_logprobs=[-0.1, -0.2, -0.1, -0.3],
+        )
+
+
+def constant_model(stage: str, p: float) -> AcceptanceModel:
+    """A real ONNX model that answers about `p` whatever it is shown."""
+    names = feature_names(stage)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(names)))
+    y = rng.random(200) < p
+    return AcceptanceModel(to_onnx(fit_logistic(x, y, 1e-6), names, {"stage": stage}))
+
+
+def gate(p_pre: float, p_post: float, **settings: object) -> AcceptanceGate:
+    models = Models(constant_model("pre", p_pre), constant_model("post", p_post))
+    return AcceptanceGate(models, GateSettings(**settings), seed=0)  # type: ignore[arg-type]
+
+
+def engine(backend: ScriptedBackend, g: AcceptanceGate | None) -> CompletionEngine:
+    return CompletionEngine(backend, EngineSettings(context_tokens=0), gate=g)
+
+
+SOURCE = "def total(values):\n    result = 0\n    for v in values:\n        "
+
+
+def request(text: str = SOURCE, trigger: str = "typed") -> CompletionRequest:
+    return CompletionRequest(text, len(text), "python", "a.py", trigger,  # type: ignore[arg-type]
+                             document_id="file:///a.py")
+
+
+def test_cost_model_thresholds_order_by_aggressiveness_and_length() -> None:
+    cost = CostModel()
+    quiet, balanced, eager = (cost.threshold(30, a) for a in ("quiet", "balanced", "eager"))
+    assert quiet > balanced > eager
+    # A short suggestion saves little typing, so it must be likelier to be worth reading.
+    assert cost.threshold(5) > cost.threshold(80)
+    assert cost.gate1_threshold() < cost.threshold(cost.typical_chars)
+
+
+def test_gate1_skips_the_model_call_when_acceptance_is_unlikely() -> None:
+    backend = ScriptedBackend("result += v")
+    result = engine(backend, gate(0.01, 0.9, exploration=0.0)).complete(request())
+    assert backend.calls == 0
+    assert result.reason == "skipped:unlikely"
+    assert result.gate1 is not None and result.gate1.probability is not None
+    assert result.gate1.probability < result.gate1.threshold  # type: ignore[operator]
+    assert result.features["lang_python"] == 1.0
+
+
+def test_a_manual_request_bypasses_both_gates() -> None:
+    backend = ScriptedBackend("result += v")
+    result = engine(backend, gate(0.01, 0.01, exploration=0.0)).complete(
+        request(trigger="invoked"))
+    assert backend.calls == 1 and result.reason == "shown"
+    assert result.gate1 is not None and result.gate1.reason == "manual"
+
+
+def test_gate2_hides_a_suggestion_not_worth_reading() -> None:
+    backend = ScriptedBackend("result += v")
+    result = engine(backend, gate(0.9, 0.01, exploration=0.0)).complete(request())
+    assert backend.calls == 1
+    assert result.suggestions == [] and result.hidden is not None
+    assert result.hidden.text == "result += v"
+    assert result.reason == "hidden:not_worth_showing"
+    assert "sug_chars_log" in result.features  # the post features were computed and kept
+
+
+def test_likely_suggestions_are_shown_with_both_decisions() -> None:
+    result = engine(ScriptedBackend("result += v"), gate(0.9, 0.9)).complete(request())
+    assert result.reason == "shown"
+    assert result.gate1 is not None and result.gate1.allow
+    assert result.gate2 is not None and result.gate2.allow
+    assert result.gate2.reason == "worth_showing"
+
+
+def test_exploration_shows_a_slice_of_what_would_be_hidden_and_marks_it() -> None:
+    g = gate(0.9, 0.01, exploration=0.3)
+    e = engine(ScriptedBackend("result += v"), g)
+    results = [e.complete(request(SOURCE + "#" * i + "\n        ")) for i in range(200)]
+    explored = [r for r in results if r.suggestions]
+    assert 30 <= len(explored) <= 90  # about 30% of 200
+    assert all(r.exploration and r.reason == "shown:exploration" for r in explored)
+    assert all(not r.exploration for r in results if not r.suggestions)
+
+
+def test_no_suggestions_in_comments_when_switched_off() -> None:
+    backend = ScriptedBackend("more words")
+    text = "x = 1\n# this comment says "
+    result = engine(backend, gate(0.9, 0.9, in_comments=False)).complete(request(text))
+    assert backend.calls == 0 and result.reason == "skipped:in_comment_or_string"
+
+
+def test_per_language_aggressiveness() -> None:
+    s = GateSettings(aggressiveness="eager", by_language={"markdown": "quiet"})
+    assert s.aggressiveness_for("markdown") == "quiet"
+    assert s.aggressiveness_for("python") == "eager"
+
+
+def test_a_rejected_suggestion_is_not_shown_again_at_the_same_place() -> None:
+    e = engine(ScriptedBackend("result += v"), None)
+    first = e.complete(request())
+    (s,) = first.suggestions
+    e.record_outcome(s.id, "dismissed")
+    again = e.complete(request())
+    assert again.suggestions == [] and again.reason == "hidden:rejected_here"
+    # Asked for explicitly, it is shown all the same.
+    assert e.complete(request(trigger="invoked")).suggestions
+
+
+def test_rejection_memory_forgets_after_a_while() -> None:
+    now = [0.0]
+    memory = RejectionMemory(remember_s=60, clock=lambda: now[0])
+    memory.rejected("doc", "    x = ", "compute()")
+    assert memory.was_rejected("doc", "    x = ", "compute() ")
+    assert not memory.was_rejected("doc", "    y = ", "compute()")
+    now[0] = 61.0
+    assert not memory.was_rejected("doc", "    x = ", "compute()")
+
+
+def test_typing_through_answers_with_the_rest_and_no_model_call() -> None:
+    backend = ScriptedBackend("result += v", "pass")
+    e = engine(backend, None)
+    (s,) = e.complete(request()).suggestions
+    through = e.complete(request(SOURCE + "res"))
+    assert backend.calls == 1 and through.reason == "typed_through"
+    (rest,) = through.suggestions
+    assert (rest.id, rest.text, rest.offset) == (s.id, "ult += v", len(SOURCE) + 3)
+    assert e.outcome(s.id) is None
+
+
+def test_the_next_request_rejects_the_open_suggestion_when_typed_away() -> None:
+    e = engine(ScriptedBackend("result += v", "pass"), None)
+    seen: list[tuple[str, str]] = []
+    e.listeners.append(lambda s, outcome, _: seen.append((s.id, outcome)))
+    (s,) = e.complete(request()).suggestions
+    e.complete(request(SOURCE + "rex"))
+    assert seen == [(s.id, "rejected")]
+    assert e.history.last_outcome == "rejected"
+
+
+def test_outcome_rules_and_history() -> None:
+    e = engine(ScriptedBackend("result += v", "total = 0"), None)
+    seen: list[tuple[str, int | None]] = []
+    e.listeners.append(lambda s, outcome, n: seen.append((outcome, n)))
+    (a,) = e.complete(request()).suggestions
+    e.record_outcome(a.id, "partial", 6)
+    e.record_outcome(a.id, "partial", 3)  # a shorter report never shrinks what was taken
+    e.record_outcome(a.id, "dismissed")  # part was taken: it stays partial
+    assert e.outcome(a.id) == "partial"
+    e.accept(a.id)
+    e.record_outcome(a.id, "rejected")
+    assert e.outcome(a.id) == "accepted"
+    assert seen[:2] == [("partial", 6), ("partial", 6)]
+    assert e.history.acceptance_rate() == 1.0  # one decision: taken
+    assert e.history.last_outcome == "accepted"
+
+
+def personal_examples(n: int, seed: int) -> list[tuple[Mapping[str, float], bool]]:
+    """A user who never takes multi-line suggestions, otherwise takes most."""
+    rng = random.Random(seed)
+    names = feature_names("post")
+    out = []
+    for _ in range(n):
+        f = dict.fromkeys(names, 0.0)
+        f["lang_python"] = 1.0
+        multi = rng.random() < 0.5
+        f["sug_lines_log"] = float(np.log1p(rng.randint(2, 8) if multi else 1))
+        f["sug_chars_log"] = float(np.log1p(rng.randint(10, 120)))
+        f["mean_logprob"] = -rng.random()
+        out.append((f, not multi and rng.random() < 0.8))
+    return out
+
+
+def test_a_personal_model_learns_what_the_prior_cannot_know() -> None:
+    from completion.predictor.train import auc, fit_personal, personal_weight
+
+    prior = load_prior()
+    assert prior is not None, "the shipped prior is missing"
+    history, future = personal_examples(100, 1), personal_examples(200, 2)
+    data = fit_personal(history, prior[1], "post")
+    assert data is not None
+    g = AcceptanceGate(Models(*prior))
+    labels = np.asarray([y for _, y in future])
+    before = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
+    g.set_personal(None, AcceptanceModel(data), personal_weight(len(history)))
+    after = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
+    assert before is not None and after is not None
+    assert after >= before + 0.10
+
+
+def test_too_few_decisions_train_no_personal_model() -> None:
+    from completion.predictor.train import fit_personal
+
+    prior = load_prior()
+    assert prior is not None
+    assert fit_personal(personal_examples(10, 0), prior[1], "post") is None
+
+
+def test_the_shipped_prior_answers_in_its_own_feature_order() -> None:
+    prior = load_prior()
+    assert prior is not None
+    pre, post = prior
+    assert pre.feature_names == feature_names("pre")
+    assert post.feature_names == feature_names("post")
+    with pytest.raises(KeyError, match="was not computed"):
+        post.probability({"lang_python": 1.0})
+
+
