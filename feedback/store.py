@@ -305,8 +305,10 @@ def _move_aside(path: Path) -> Path:
 
 
 def _features_json(features: dict[str, float]) -> str:
-    # NaN and infinities are not JSON; a feature without a finite value is a missing one.
-    clean = {name: float(v) for name, v in features.items() if math.isfinite(v)}
+    # A feature without a finite number (None, NaN: not JSON) is a missing one; dropping
+    # it beats losing the whole row on the server's logging path.
+    clean = {name: float(v) for name, v in features.items()
+             if isinstance(v, int | float) and math.isfinite(v)}
     return json.dumps(clean, sort_keys=True)
 
 

@@ -82,9 +82,10 @@ def test_new_file_is_private_wal_and_current(store: FeedbackStore) -> None:
 
 
 def test_record_round_trip(store: FeedbackStore) -> None:
+    odd_features: dict[str, Any] = {"len": 3, "bad": float("nan"), "flag": True, "none": None}
     store.record(rec(
         "r1", time=1000.0, model="m", trigger="invoked",
-        features={"len": 3, "bad": float("nan"), "flag": True},
+        features=odd_features,
         gate1_probability=0.7, chars=12, lines=1, tokens=4, mean_logprob=-0.2,
         min_logprob=-1.5, gate2_probability=0.6, gate2_decision="shown", shown=True,
         reason="shown", total_ms=120.5, prompt_ms=30.0, decode_ms=80.0, context_ms=5.0,
@@ -92,7 +93,7 @@ def test_record_round_trip(store: FeedbackStore) -> None:
     row = store.get("r1")
     assert row is not None
     assert row["time"] == 1000.0 and row["trigger"] == "invoked" and row["model"] == "m"
-    # Features come back as a dict of floats; NaN is not JSON, so it is dropped.
+    # Features come back as a dict of floats; a missing or NaN one is dropped.
     assert row["features"] == {"len": 3.0, "flag": 1.0}
     assert row["shown"] == 1 and row["exploration"] == 0
     assert row["gate1"] == "generated" and row["gate2_decision"] == "shown"
