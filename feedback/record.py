@@ -47,12 +47,14 @@ class CompletionRecord:
     trigger: Trigger
     time: float = field(default_factory=time.time)
     workspace: str | None = None
+    document: str | None = None  # the document's path; like the workspace, only hashed
     model: str | None = None
     features: dict[str, float] = field(default_factory=dict)
     # Gate 1, before generation.
     gate1: Gate1Decision = "generated"
     gate1_reason: str | None = None
     gate1_probability: float | None = None
+    gate1_threshold: float | None = None
     # The suggestion, when one was generated.
     chars: int | None = None
     lines: int | None = None
@@ -61,6 +63,7 @@ class CompletionRecord:
     min_logprob: float | None = None
     # Gate 2, after generation: its verdict; `shown` is what happened (see `exploration`).
     gate2_probability: float | None = None
+    gate2_threshold: float | None = None
     gate2_decision: Gate2Decision | None = None
     shown: bool = False
     exploration: bool = False  # shown only because it fell in the exploration slice

@@ -47,7 +47,17 @@ def _v1_completions(db: sqlite_utils.Database) -> None:
     table.create_index(["shown", "outcome", "time"])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_completions,)
+def _v2_explain(db: sqlite_utils.Database) -> None:
+    """What `tactful explain FILE` needs: the document (hashed, like the workspace) and
+    the thresholds each gate compared its probability with."""
+    table = db.table("completions")
+    table.add_column("document", str)
+    table.add_column("gate1_threshold", float)
+    table.add_column("gate2_threshold", float)
+    table.create_index(["document", "time"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_completions, _v2_explain)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -129,6 +129,7 @@ class FeedbackStore:
         row = asdict(rec)
         row["features"] = _features_json(rec.features)
         row["workspace"] = workspace_key(rec.workspace) if rec.workspace else None
+        row["document"] = workspace_key(rec.document) if rec.document else None
         row["shown"] = int(rec.shown)
         row["exploration"] = int(rec.exploration)
         for column in _CODE_COLUMNS:
@@ -244,6 +245,14 @@ class FeedbackStore:
         where, params = _filters(since=since, language=language, shown=shown, outcome=outcome)
         query = f"SELECT COUNT(*) FROM {TABLE} WHERE 1{where}"
         return int(self._reader.execute(query, params).fetchone()[0])
+
+    def latest(self, limit: int, document: str | None = None) -> list[dict[str, Any]]:
+        """The last `limit` requests (of the document with this hashed key), oldest first."""
+        where, params = ("", []) if document is None else (" AND document = ?", [document])
+        cursor = self._reader.execute(
+            f"SELECT * FROM {TABLE} WHERE 1{where} ORDER BY time DESC LIMIT ?",
+            [*params, limit])
+        return [_row_dict(cursor, row) for row in reversed(cursor.fetchall())]
 
     def recent_outcomes(self, limit: int) -> list[tuple[float, str]]:
         """(time, outcome) of the latest decided shown suggestions, newest last."""

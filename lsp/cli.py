@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -14,6 +15,7 @@ from models.errors import ModelError
 
 if TYPE_CHECKING:
     from context.retrieval import Retriever
+    from feedback.store import FeedbackStore
 
 
 def _setup_logging(level: str) -> None:
@@ -197,7 +199,6 @@ def index_command(path: str, exclude: tuple[str, ...], max_bytes: int, index_fil
     """Build (or bring up to date) the index of the workspace at PATH and print its statistics."""
     _setup_logging("warning")
     import dataclasses
-    import json
 
     from context.index import WorkspaceIndex, default_index_path
     from context.indexer import index_workspace
@@ -292,7 +293,6 @@ def bench() -> None:
 
 
 def _emit(summary: dict[str, object], table: str, as_json: bool) -> None:
-    import json
 
     if as_json:
         click.echo(json.dumps(summary))
@@ -384,6 +384,99 @@ def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
     summary = run_predictor_bench(Path(train), Path(test) if test else None,
                                   cv_by_user=cv_by_user, seed=seed)
     _emit(summary, format_table(summary), as_json)
+
+
+def _feedback_store(path: str | None) -> FeedbackStore:
+    from feedback.paths import default_feedback_path
+    from feedback.store import FeedbackStore
+
+    target = Path(path) if path else default_feedback_path()
+    if not target.exists():
+        raise click.ClickException(
+            f"no feedback log at {target} yet: it is written once the server has completed")
+    try:
+        return FeedbackStore(target)
+    except Exception as exc:
+        raise click.ClickException(f"cannot open the feedback log {target}: {exc}") from None
+
+
+def _since(days: float | None) -> float | None:
+    return None if days is None else time.time() - days * 86400
+
+
+_LOG_OPTION = click.option("--log", "log_path", default=None, type=click.Path(dir_okay=False),
+                           help="The feedback log [default: the user's own].")
+_DAYS_OPTION = click.option("--days", default=None, type=float,
+                            help="Only the last DAYS days.")
+
+
+@main.command("stats")
+@_LOG_OPTION
+@_DAYS_OPTION
+@click.option("--html", "html", default=None, type=click.Path(dir_okay=False),
+              help="Also write a report with plots to this HTML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
+def stats_command(log_path: str | None, days: float | None, html: str | None,
+                  as_json: bool) -> None:
+    """Acceptance, shown and hidden, latency and retention, by language and by day."""
+    from feedback.report import write_html_report
+    from feedback.stats import compute_stats, format_stats
+
+    store = _feedback_store(log_path)
+    try:
+        stats = compute_stats(store, since=_since(days))
+        if as_json:
+            click.echo(json.dumps(stats.summary(), indent=2))
+        else:
+            click.echo(format_stats(stats))
+        if html:
+            written = write_html_report(store, Path(html), since=_since(days))
+            click.echo(f"wrote {written}", err=True)
+    finally:
+        store.close()
+
+
+@main.command("export")
+@_LOG_OPTION
+@_DAYS_OPTION
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
+              default="jsonl", show_default=True)
+@click.option("--language", default=None, help="Only this languageId.")
+@click.option("--out", default="-", show_default=True,
+              help="Output file; - writes jsonl or csv to stdout.")
+def export_command(log_path: str | None, days: float | None, fmt: str, language: str | None,
+                   out: str) -> None:
+    """Every logged completion, one row each, for evaluation (code only if logCode was on)."""
+    from feedback.export import export
+
+    if out == "-" and fmt == "parquet":
+        raise click.UsageError("parquet needs --out FILE")
+    store = _feedback_store(log_path)
+    try:
+        target = sys.stdout if out == "-" else Path(out)
+        n = export(store, fmt, target, since=_since(days), language=language)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    click.echo(f"{n} rows", err=True)
+
+
+@main.command("explain")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@_LOG_OPTION
+@click.option("--limit", default=20, show_default=True, help="How many decisions.")
+def explain_command(file: str | None, log_path: str | None, limit: int) -> None:
+    """Why suggestions were shown or not: the last decisions, with their probabilities."""
+    from feedback.explain import explain_rows
+
+    store = _feedback_store(log_path)
+    try:
+        rows = explain_rows(store, Path(file).resolve() if file else None, limit)
+    finally:
+        store.close()
+    if not rows:
+        click.echo("No decisions logged" + (f" for {file}" if file else "") + " yet.")
+    for line in rows:
+        click.echo(line)
 
 
 @main.group()

@@ -9,6 +9,7 @@ A failing log costs the log, never a completion: errors are logged and swallowed
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -82,6 +83,7 @@ class FeedbackLink:
         self,
         config: Config,
         get_text: Callable[[str], str | None],
+        document_path: Callable[[str], str | None],
         store_path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -91,6 +93,7 @@ class FeedbackLink:
         )
         self.history = UserHistory()
         self.clock = clock
+        self.document_path = document_path
         self.model_name = config.model
         self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
         self._lock = threading.Lock()
@@ -146,17 +149,20 @@ class FeedbackLink:
             language=request.language,
             trigger=request.trigger,
             workspace=request.workspace or None,
+            document=self._real_path(request.document_id),
             model=self.model_name,
             features=result.features,
             gate1="skipped" if g1 is not None and not g1.allow else "generated",
             gate1_reason=g1.reason if g1 else None,
             gate1_probability=g1.probability if g1 else None,
+            gate1_threshold=g1.threshold if g1 else None,
             chars=len(text) if text is not None else None,
             lines=text.count("\n") + 1 if text is not None else None,
             tokens=result.generated_tokens if made else None,
             mean_logprob=result.mean_logprob,
             min_logprob=result.min_logprob,
             gate2_probability=g2.probability if g2 else None,
+            gate2_threshold=g2.threshold if g2 else None,
             gate2_decision=None if g2 is None else ("shown" if g2.allow else "hidden"),
             shown=shown is not None,
             exploration=result.exploration,
@@ -174,6 +180,11 @@ class FeedbackLink:
         except Exception:
             log.exception("could not log completion %s", record.id)
         return record.id
+
+    def _real_path(self, uri: str) -> str | None:
+        # `tactful explain FILE` finds the rows of FILE by its resolved path's hash.
+        path = self.document_path(uri)
+        return os.path.realpath(path) if path else None
 
     # -- what became of it ----------------------------------------------------------------
 

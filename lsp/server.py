@@ -96,7 +96,7 @@ class TactfulServer(LanguageServer):
 
     def start_feedback(self) -> None:
         if self.feedback is None:
-            self.feedback = FeedbackLink(self.config, self.document_text)
+            self.feedback = FeedbackLink(self.config, self.document_text, uri_to_path)
 
     def document_text(self, uri: str) -> str | None:
         """An open document's text, or None once it is closed (for retention checks)."""

@@ -342,15 +342,15 @@ def test_an_older_file_is_migrated(tmp_path: Path) -> None:
 
 def test_migrations_run_in_order_once_and_atomically(tmp_path: Path) -> None:
     path = tmp_path / "f.sqlite3"
-    FeedbackStore(path).close()  # version 1, the real first migration
+    FeedbackStore(path).close()  # every real migration: version SCHEMA_VERSION
     calls: list[str] = []
 
-    def v2(db: sqlite_utils.Database) -> None:
-        calls.append("v2")
+    def extra1(db: sqlite_utils.Database) -> None:
+        calls.append("extra1")
         db.execute("ALTER TABLE completions ADD COLUMN editor TEXT")
 
-    def v3(db: sqlite_utils.Database) -> None:
-        calls.append("v3")
+    def extra2(db: sqlite_utils.Database) -> None:
+        calls.append("extra2")
         db.execute("CREATE TABLE sessions (id TEXT)")
 
     def broken(db: sqlite_utils.Database) -> None:
@@ -366,17 +366,17 @@ def test_migrations_run_in_order_once_and_atomically(tmp_path: Path) -> None:
 
     conn = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(RuntimeError, match="migration bug"):
-        migrate(conn, migrations=[*real, v2, broken])
-    # All or nothing: v2's column and the half-done table are both rolled back.
-    assert user_version(conn) == 1
+        migrate(conn, migrations=[*real, extra1, broken])
+    # All or nothing: extra1's column and the half-done table are both rolled back.
+    assert user_version(conn) == SCHEMA_VERSION
     assert "editor" not in sqlite_utils.Database(conn)["completions"].columns_dict
     assert "half_done" not in sqlite_utils.Database(conn).table_names()
 
     calls.clear()
-    assert migrate(conn, migrations=[*real, v2, v3]) == 1
-    assert calls == ["v2", "v3"] and user_version(conn) == 3
-    assert migrate(conn, migrations=[*real, v2, v3]) == 3
-    assert calls == ["v2", "v3"]
+    assert migrate(conn, migrations=[*real, extra1, extra2]) == SCHEMA_VERSION
+    assert calls == ["extra1", "extra2"] and user_version(conn) == SCHEMA_VERSION + 2
+    assert migrate(conn, migrations=[*real, extra1, extra2]) == SCHEMA_VERSION + 2
+    assert calls == ["extra1", "extra2"]
     conn.close()
 
 
@@ -418,3 +418,22 @@ def test_a_corrupt_file_is_moved_aside_and_replaced(
 def moved_aside(folder: Path) -> list[Path]:
     return [p for p in folder.glob("feedback.sqlite3.corrupt-*")
             if not p.name.endswith(("-wal", "-shm"))]
+
+
+
+def test_a_version_1_log_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    from feedback.schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, migrations=MIGRATIONS[:1])  # the log as the first release wrote it
+    conn.execute("INSERT INTO completions (id, time, language, trigger, features, shown) "
+                 "VALUES ('old', 1.0, 'python', 'typed', '{}', 1)")
+    conn.close()
+    with FeedbackStore(path) as s:
+        assert s.get("old") is not None
+        s.record(rec("new", document="/src/a.py", gate1_probability=0.4, gate1_threshold=0.1))
+        (row,) = s.latest(5, document=workspace_key("/src/a.py"))
+        assert row["id"] == "new" and row["gate1_threshold"] == 0.1
+        assert row["document"] == workspace_key("/src/a.py")  # never the path itself
+        assert [r["id"] for r in s.latest(5)] == ["old", "new"]
