@@ -13,8 +13,10 @@ they type through, which the server takes as a rejection.
 Latency is also given as a ratio to a floor measured in the same run: the model's pure
 decode time for the same number of tokens, on the same machine, in this process while no
 server runs (before and after the typing; the faster of the two).
-`naive` turns off what should make the server fast (for now only KV-cache reuse:
-typing-through and gating do not exist yet), for the speed-up ratio.
+`naive` turns off what should make the server fast (KV-cache reuse and the acceptance
+gate), for the speed-up ratio; `gate=False` turns off only the gate. Each run gets its own
+feedback log, `OUT/data/feedback.sqlite3`: the replay-labelled events that
+`tactful predictor train --feedback` and `tactful bench personas` read.
 
 Model calls are counted from the server's own debug log: `tactful serve` writes one
 record per completion the engine ran, from the model thread, so a request stopped by
@@ -45,6 +47,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from evaluation.corpus import Package, load_corpus
 from evaluation.lsp_session import ServerSession, first_item, item_text
 from evaluation.metrics import percentile
+from feedback.paths import FEEDBACK_FILE
 from lsp.handlers import COMPLETION_LOG
 from lsp.positions import position_at
 from models import registry, store
@@ -59,7 +62,7 @@ SUMMARY_KEYS = (
     "model_calls_per_100_keystrokes", "latency_ms_p50", "latency_ms_p95",
     "floor_ratio_p50", "floor_ratio_p95", "peak_rss_mb",
 )
-NAIVE_NOTE = "naive turns off KV-cache reuse only: typing-through and gating do not exist yet"
+NAIVE_NOTE = "naive turns off KV-cache reuse and the acceptance gate; typing-through stays"
 SETTLE_SECONDS = 30.0  # how long to wait for the server to answer requests left at the end
 WARM_UP = "#replay-warm-up"  # marks the warm-up copy of a document (same path, same prompt)
 WARM_UP_SECONDS = 300.0
@@ -725,6 +728,7 @@ def run_replay(
     pacing: Pacing | None = None,
     server_options: Mapping[str, Any] | None = None,
     warm_up: bool = True,
+    gate: bool = True,
 ) -> dict[str, Any]:
     """Replay typing on held-out regions of the corpus's packages; the summary.
 
@@ -735,7 +739,7 @@ def run_replay(
     return replay_packages(
         packages, out, files=files, cps=cps, naive=naive, seed=seed, model=model,
         region_lines=region_lines, max_seconds=max_seconds, pacing=pacing,
-        server_options=server_options, warm_up=warm_up, corpus=str(corpus),
+        server_options=server_options, warm_up=warm_up, corpus=str(corpus), gate=gate,
     )
 
 
@@ -754,6 +758,7 @@ def replay_packages(
     warm_up: bool = True,
     corpus: str = "",
     floor_tokens: int = 64,
+    gate: bool = True,
 ) -> dict[str, Any]:
     """`run_replay` on packages already at hand.
 
@@ -776,9 +781,12 @@ def replay_packages(
         _progress(f"only {len(regions)} regions of {region_lines} lines found, not {files}")
     out.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {**(server_options or {}), "model": name}
+    options.setdefault("acceptanceGate", gate and not naive)
     if naive:
         options["kvCacheReuse"] = False
-    mode = "naive" if naive else "tactful"
+    mode = "naive" if naive else "tactful" if options["acceptanceGate"] else "tactful-no-gate"
+    data = out / "data"
+    shutil.rmtree(data, ignore_errors=True)  # this run's feedback log, and only this run's
     _progress(f"{mode}: {len(regions)} regions, {name}, {cps:g} chars/s")
     # The floor is timed before and after the typing, and the faster kept: on a shared
     # machine a burst of someone else's work during one of them would otherwise count as
@@ -789,7 +797,7 @@ def replay_packages(
     before, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
     del backend  # the server gets the memory
     rows, stats, completions, peak = asyncio.run(
-        _replay(regions, options, pace, max_seconds, warm_up, out)
+        _replay(regions, options, pace, max_seconds, warm_up, out, data)
     )
     _progress("timing the decode floor (after)")
     after, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
@@ -812,7 +820,8 @@ def replay_packages(
         ],
         # Other work on the machine, which the latencies (not the ratios) move with.
         "load_average_before_after": [load_before, load_after],
-        "naive_disables": ["kv_cache_reuse"] if naive else [],
+        "naive_disables": ["kv_cache_reuse", "acceptance_gate"] if naive else [],
+        "feedback_log": str(data / FEEDBACK_FILE),
         "note": NAIVE_NOTE if naive else "",
     }
     missing = [k for k in SUMMARY_KEYS if k not in summary]
@@ -837,6 +846,7 @@ async def _replay(
     max_seconds: float | None,
     warm_up: bool,
     out: Path,
+    data: Path,
 ) -> tuple[list[dict[str, Any]], list[RegionStats], list[dict[str, Any]], float | None]:
     """Type every region; one server per package, whose root is the workspace."""
     rows: list[dict[str, Any]] = []
@@ -851,7 +861,8 @@ async def _replay(
     for number, (root, members) in enumerate(by_root.items()):
         if budget is not None and budget <= 0:
             break
-        session = ServerSession({**options, "logLevel": "debug"}, root=root)
+        session = ServerSession({**options, "logLevel": "debug"}, root=root,
+                                env={"TACTFUL_DATA_DIR": str(data)})
         try:
             status = await session.start()
             if status["state"] != "ready":

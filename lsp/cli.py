@@ -352,18 +352,20 @@ def bench_index(corpora: tuple[str, ...], out: str, edits: int, seed: int,
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--files", default=4, show_default=True, help="How many held-out regions.")
 @click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
-@click.option("--naive", is_flag=True, help="No cache reuse, typing-through or gating.")
+@click.option("--naive", is_flag=True, help="No KV-cache reuse and no acceptance gate.")
+@click.option("--gate/--no-gate", default=True, show_default=True,
+              help="The acceptance predictor's gates.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, seed: int,
-                 model: str | None, as_json: bool) -> None:
+def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gate: bool,
+                 seed: int, model: str | None, as_json: bool) -> None:
     """A simulated developer types held-out code through the real server."""
     _setup_logging("warning")
     from evaluation.replay import format_table, run_replay
 
     summary = run_replay(Path(corpus), Path(out), files=files, cps=cps, naive=naive,
-                         seed=seed, model=model)
+                         seed=seed, model=model, gate=gate)
     _emit(summary, format_table(summary), as_json)
 
 
@@ -384,6 +386,23 @@ def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
     summary = run_predictor_bench(Path(train), Path(test) if test else None,
                                   cv_by_user=cv_by_user, seed=seed)
     _emit(summary, format_table(summary), as_json)
+
+
+@bench.command("personas")
+@click.option("--log", "log_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The feedback log of a replay (OUT/data/feedback.sqlite3).")
+@click.option("--history", default=100, show_default=True,
+              help="Events the personal model learns from before it is judged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+def bench_personas(log_path: str, history: int, as_json: bool) -> None:
+    """Prior against personalized predictor, for simulated users with one habit each."""
+    from evaluation.personas import format_table, run_personas
+
+    try:
+        results = run_personas(Path(log_path), history)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(results, format_table(results), as_json)
 
 
 def _feedback_store(path: str | None) -> FeedbackStore:

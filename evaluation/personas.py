@@ -1,0 +1,115 @@
+"""`tactful bench personas`: does personalization learn a user's own habits, and fast?
+
+A replay through the real server (`tactful bench replay --no-gate`) leaves a feedback log:
+every suggestion shown, with the features the server computed, and whether the simulated
+developer took it (it did when the suggestion was what it was about to type). Personas
+are developers with one habit more, applied to those same events: each takes only what
+the replay's developer took *and* what its habit allows. For each persona, a personal
+model is fitted on its first `history` decided events, exactly as the server's background
+trainer does, and the prior and the personalized predictor are compared by AUC on the
+persona's later events, which neither saw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from completion.predictor.features import Stage, feature_names
+from completion.predictor.gate import AcceptanceGate, Models
+from completion.predictor.model import AcceptanceModel
+from completion.predictor.train import auc, fit_personal, load_prior, personal_weight
+from feedback.store import FeedbackStore
+
+PAUSE_S = 2.0  # "only after a pause": at least this long since the previous suggestion
+HISTORY = 100
+
+Features = Mapping[str, float]
+PERSONAS: dict[str, tuple[str, Callable[[Features], bool]]] = {
+    "never_multiline": (
+        "never takes a suggestion of more than one line",
+        lambda f: f["sug_lines_log"] <= math.log1p(1) + 1e-9,
+    ),
+    "never_in_comments": (
+        "never takes one inside a comment or string, nor one that writes a comment",
+        lambda f: not (f["in_comment"] or f["in_string"] or f["sug_is_comment"]),
+    ),
+    "only_after_pause": (
+        f"takes one only after a pause of {PAUSE_S:g} s since the previous suggestion",
+        lambda f: bool(f["since_last_missing"]) or f["since_last_log"] >= math.log1p(PAUSE_S),
+    ),
+}
+
+
+def run_personas(log: Path, history: int = HISTORY) -> dict[str, Any]:
+    prior = load_prior()
+    if prior is None:
+        raise ValueError("the shipped prior is missing: run `tactful predictor train`")
+    store = FeedbackStore(log)
+    try:
+        events = [(f, taken) for f, taken, _ in store.decided_examples()]
+    finally:
+        store.close()
+    if len(events) <= history:
+        raise ValueError(f"{log} has {len(events)} decided suggestions; more than {history} "
+                         "are needed (replay more files)")
+    results: dict[str, Any] = {"log": str(log), "events": len(events), "history": history,
+                               "personas": {}}
+    for name, (description, allows) in PERSONAS.items():
+        labelled: list[tuple[Features, bool]] = [
+            (f, taken and allows(f)) for f, taken in events
+        ]
+        row: dict[str, Any] = {"description": description,
+                               "taken_share": float(np.mean([y for _, y in labelled]))}
+        for stage in ("pre", "post"):
+            row[stage] = _compare(labelled[:history], labelled[history:], prior, stage)
+        results["personas"][name] = row
+    return results
+
+
+def _compare(
+    past: list[tuple[Features, bool]], future: list[tuple[Features, bool]],
+    prior: tuple[AcceptanceModel, AcceptanceModel], stage: Stage,
+) -> dict[str, float | None]:
+    names = feature_names(stage)
+    project = [({n: f.get(n, 0.0) for n in names}, y) for f, y in past]
+    stage_prior = prior[0] if stage == "pre" else prior[1]
+    gate = AcceptanceGate(Models(*prior))
+    labels = np.asarray([y for _, y in future], dtype=bool)
+    before = auc(labels, np.asarray([gate.probability(f, stage) for f, _ in future]))
+    data = fit_personal(project, stage_prior, stage)
+    if data is None:
+        return {"prior_auc": before, "personal_auc": None, "gain": None}
+    personal = AcceptanceModel(data)
+    weight = personal_weight(len(past))
+    if stage == "pre":
+        gate.set_personal(personal, None, weight)
+    else:
+        gate.set_personal(None, personal, weight)
+    after = auc(labels, np.asarray([gate.probability(f, stage) for f, _ in future]))
+    gain = None if before is None or after is None else after - before
+    return {"prior_auc": before, "personal_auc": after, "gain": gain}
+
+
+def format_table(results: dict[str, Any]) -> str:
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    lines = [
+        f"{results['events']} decided suggestions; personal models fitted on the first "
+        f"{results['history']}, judged on the {results['events'] - results['history']} after.",
+        "",
+        "| persona | taken | stage | prior AUC | personalized AUC | gain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in results["personas"].items():
+        for stage in ("pre", "post"):
+            r = row[stage]
+            lines.append(f"| {name} | {row['taken_share']:.2f} | {stage} | "
+                         f"{fmt(r['prior_auc'])} | {fmt(r['personal_auc'])} | "
+                         f"{fmt(r['gain'])} |")
+    return "\n".join(lines)
