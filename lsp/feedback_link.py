@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EXPLAINED = 200  # decisions kept in memory for tactful/explain
 IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long was ignored
+EXPIRE_EVERY = 200  # requests logged between two sweeps for ignored suggestions
 # Requests that decide nothing about acceptance: no row in the log. (A typed-through
 # answer is the rest of a suggestion already logged, under the same id.)
 NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through"})
@@ -96,6 +97,7 @@ class FeedbackLink:
         self.document_path = document_path
         self.model_name = config.model
         self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
+        self._recorded = 0
         self._lock = threading.Lock()
         self.store: FeedbackStore | None = None
         try:
@@ -177,6 +179,9 @@ class FeedbackLink:
         )
         try:
             self.store.record(record)
+            self._recorded += 1
+            if self._recorded % EXPIRE_EVERY == 0:
+                self.store.expire_undecided(IGNORED_AFTER_S)
         except Exception:
             log.exception("could not log completion %s", record.id)
         return record.id
@@ -203,6 +208,9 @@ class FeedbackLink:
             log.warning("outcome %r for a completion the log does not have: %s",
                         outcome, suggestion.id)
             return
+        if outcome == "partial":  # word by word to the end: the log counts it as accepted
+            row = self.store.get(suggestion.id)
+            outcome = row["outcome"] if row else outcome
         if outcome == "accepted" and self.retention is not None:
             self.retention.track(
                 suggestion.id, suggestion.document_id, suggestion.text, suggestion.offset

@@ -101,3 +101,30 @@ async def test_accept_partial_dismiss_and_explain_reach_the_log(client: Language
     decisions = explained.decisions
     assert [d.id for d in decisions] == [first_id, second_id]
     assert all(d.reason == "shown" and d.gate1.reason == "manual" for d in decisions)
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledged_accept_survives_sigkill(tmp_path: Path) -> None:
+    import signal
+
+    from evaluation.lsp_session import ServerSession, first_item
+
+    session = ServerSession({"timeBudgetMs": 60_000}, env={"TACTFUL_DATA_DIR": str(tmp_path)})
+    status = await session.start()
+    assert status["state"] == "ready", status
+    try:
+        session.open(URI, TEXT)
+        last = TEXT.split("\n")[-1]
+        item = first_item(await session.inline_completion(URI, 6, len(last), invoked=True))
+        assert item is not None and item.command is not None
+        await session.accept(item)  # answered: the event is acknowledged
+        assert session.pid is not None
+        os.kill(session.pid, signal.SIGKILL)  # no shutdown, no chance to flush anything
+    finally:
+        await session.stop()
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    try:
+        row = store.get((item.command.arguments or [""])[0])
+        assert row is not None and row["outcome"] == "accepted"
+    finally:
+        store.close()
