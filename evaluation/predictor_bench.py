@@ -18,6 +18,7 @@ import argparse
 import gzip
 import json
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +42,7 @@ from completion.predictor.features import (
 from completion.predictor.gate import AGGRESSIVENESS, CostModel
 from completion.predictor.history import UserHistory
 from completion.predictor.model import fit_logistic
-from completion.predictor.train import auc, choose_c
+from completion.predictor.train import auc, choose_c, load_prior
 from context.languages import language_for_path
 
 DECISIONS = {"Accepted": "accepted", "Rejected": "rejected"}
@@ -338,7 +339,37 @@ def _run(
         "n_features_pre": x_pre.shape[1],
         "n_features_post": x_post.shape[1],
         "cost_model": cost_model_outcomes(p_pre, p_post, evaluated),
+        **decision_latency(evaluated),
         "folds": folds,
+    }
+
+
+def decision_latency(examples: Sequence[Example]) -> dict[str, float | None]:
+    """Milliseconds per decision of the shipped prior, as the server makes it: features
+    computed from the text, then the ONNX model (gate 1 alone, and gate 2 alone); and the
+    ONNX model's own share."""
+    prior = load_prior()
+    if prior is None or not examples:
+        return {"onnx_ms_p95": None, "decision_ms_p50_pre": None, "decision_ms_p95_pre": None,
+                "decision_ms_p50_post": None, "decision_ms_p95_post": None}
+    pre_ms, post_ms, onnx_ms = [], [], []
+    for e in examples:
+        started = time.perf_counter()
+        prior[0].probability(pre_features(e.context))
+        pre_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        features = post_features(e.context, e.suggestion)
+        computed = time.perf_counter()
+        prior[1].probability(features)
+        ended = time.perf_counter()
+        post_ms.append((ended - started) * 1000)
+        onnx_ms.append((ended - computed) * 1000)
+    return {
+        "onnx_ms_p95": float(np.percentile(onnx_ms, 95)),
+        "decision_ms_p50_pre": float(np.percentile(pre_ms, 50)),
+        "decision_ms_p95_pre": float(np.percentile(pre_ms, 95)),
+        "decision_ms_p50_post": float(np.percentile(post_ms, 50)),
+        "decision_ms_p95_post": float(np.percentile(post_ms, 95)),
     }
 
 
@@ -383,7 +414,8 @@ def format_table(summary: dict[str, Any]) -> str:
     keys = [
         "n_train", "n_test", "base_acceptance_rate", "auc_pre", "auc_post",
         "auc_mean_logprob_only", "hidden_share_at_95", "gate1_share",
-        "hidden_share_at_90", "gate1_share_at_90",
+        "hidden_share_at_90", "gate1_share_at_90", "onnx_ms_p95", "decision_ms_p95_pre",
+        "decision_ms_p95_post",
     ]
     lines = ["| metric | value |", "|---|---|"]
     lines += [f"| {key} | {_fmt(summary.get(key))} |" for key in keys if key in summary]
