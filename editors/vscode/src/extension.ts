@@ -3,11 +3,14 @@
  * adds what LSP 3.18 has no words for (partial accepts, dismissals, "shown", the status).
  *
  * The logic that needs no editor lives in pure modules (settings, status, tracker,
- * partialAccept, serverPath, menu, protocol), unit-tested in plain node; this file is the
- * glue to the VS Code API.
+ * partialAccept, serverPath, menu, protocol, explain, stats), unit-tested in plain node;
+ * this file is the glue to the VS Code API.
  */
 
+import { execFile, type ExecFileException } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as nodePath from 'node:path';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -19,7 +22,8 @@ import {
   type ServerOptions,
 } from 'vscode-languageclient/node';
 
-import { menuEntries, aggressivenessEntries, type MenuAction } from './menu';
+import { EXPLAIN, explainParams, formatExplanation, parseExplainResult } from './explain';
+import { aggressivenessEntries, aggressivenessPlaceholder, menuEntries, type MenuAction } from './menu';
 import {
   ACCEPT_COMMAND,
   DISMISS,
@@ -40,6 +44,14 @@ import {
   initializationOptions,
   type Aggressiveness,
 } from './settings';
+import {
+  STATS_TIMEOUT_MS,
+  displayCommandLine,
+  statsCommandLine,
+  statsFailureMessage,
+  statsReportPath,
+  type CommandLine,
+} from './stats';
 import { StatusModel, type StatusSettings } from './status';
 import { ItemTracker, type TextFromStart, type TrackedItem } from './tracker';
 
@@ -47,6 +59,26 @@ const SECTION = 'tactful';
 const SNOOZED_KEY = 'tactful.snoozed';
 
 let controller: Controller | undefined;
+
+interface CommandResult {
+  error: ExecFileException | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command line without a shell; never rejects. */
+function runCommand(line: CommandLine, cwd: string | undefined): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(
+      line.file,
+      line.args,
+      { cwd, timeout: STATS_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, windowsHide: true, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        resolve({ error, stdout, stderr });
+      },
+    );
+  });
+}
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   controller = new Controller(context);
@@ -64,6 +96,8 @@ class Controller implements vscode.Disposable {
   /** Our own `tactful.accept`, only when the server did not advertise it (see protocol.ts). */
   private fallbackAccept: vscode.Disposable | undefined;
   private readonly output: vscode.OutputChannel;
+  /** "Why no suggestion?" answers; made on first use. */
+  private explainOutput: vscode.OutputChannel | undefined;
   private readonly statusItem: vscode.StatusBarItem;
   private readonly status = new StatusModel();
   private readonly tracker = new ItemTracker();
@@ -85,9 +119,8 @@ class Controller implements vscode.Disposable {
       vscode.commands.registerCommand('tactful.showMenu', () => this.showMenu()),
       vscode.commands.registerCommand('tactful.toggle', () => this.setEnabled(!this.settings().enabled, true)),
       vscode.commands.registerCommand('tactful.setAggressiveness', () => this.pickAggressiveness()),
-      vscode.commands.registerCommand('tactful.openStats', () => {
-        this.openStats();
-      }),
+      vscode.commands.registerCommand('tactful.openStats', () => this.openStats()),
+      vscode.commands.registerCommand('tactful.explain', () => this.explain()),
       vscode.commands.registerCommand('tactful.showLog', () => {
         this.output.show(true);
       }),
@@ -108,6 +141,7 @@ class Controller implements vscode.Disposable {
 
   dispose(): void {
     void this.stopClient();
+    this.explainOutput?.dispose();
     for (const d of this.disposables) {
       d.dispose();
     }
@@ -488,9 +522,10 @@ class Controller implements vscode.Disposable {
         return this.setEnabled(!this.settings().enabled, true);
       case 'aggressiveness':
         return this.pickAggressiveness();
+      case 'explain':
+        return this.explain();
       case 'stats':
-        this.openStats();
-        return;
+        return this.openStats();
       case 'log':
         this.output.show(true);
         return;
@@ -504,29 +539,98 @@ class Controller implements vscode.Disposable {
 
   private async pickAggressiveness(): Promise<void> {
     const current = this.settings().aggressiveness;
+    const placeHolder = aggressivenessPlaceholder(
+      current,
+      this.configuration().get('aggressivenessByLanguage'),
+      vscode.window.activeTextEditor?.document.languageId,
+    );
     const picked = await vscode.window.showQuickPick(
       aggressivenessEntries(current).map((e) => ({ ...e })),
-      { title: 'Tactful: aggressiveness', placeHolder: `Now: ${current}` },
+      { title: 'Tactful: aggressiveness', placeHolder },
     );
     if (picked !== undefined && picked.value !== current) {
       await this.setAggressiveness(picked.value);
     }
   }
 
-  /** `<serverPath> stats --html` in a terminal. */
-  private openStats(): void {
+  /**
+   * `<serverPath> stats --html FILE` (the executable of tactful.serverPath, resolved as for
+   * `serve`), then FILE in the browser; the command's stderr in the error if it fails.
+   */
+  private async openStats(): Promise<void> {
     const { raw, path } = this.resolveServer();
     if (path === undefined) {
       void vscode.window.showErrorMessage(notFoundMessage(raw));
       return;
     }
-    const terminal = vscode.window.createTerminal({
-      name: 'Tactful stats',
-      // Run directly rather than typed into a shell: no quoting of the path to get wrong.
-      shellPath: path,
-      shellArgs: ['stats', '--html'],
-      cwd: this.workspaceFolder(),
-    });
-    terminal.show();
+    let htmlFile: string;
+    try {
+      htmlFile = statsReportPath(await fs.promises.mkdtemp(nodePath.join(os.tmpdir(), 'tactful-stats-')));
+    } catch (error) {
+      void vscode.window.showErrorMessage(`Tactful: cannot make a temporary directory for the stats report: ${String(error)}`);
+      return;
+    }
+    const line = statsCommandLine(path, htmlFile);
+    this.log(`running ${displayCommandLine(line)}`);
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Tactful: writing the stats report…' },
+      () => runCommand(line, this.workspaceFolder()),
+    );
+    if (result.stderr.trim().length > 0) {
+      this.log(`${displayCommandLine(line)}: ${result.stderr.trimEnd()}`);
+    }
+    if (result.error !== null || !fs.existsSync(htmlFile)) {
+      const message =
+        result.error !== null && isNotFoundError(result.error)
+          ? notFoundMessage(raw)
+          : statsFailureMessage(line, result.error ?? { message: `it wrote no report to ${htmlFile}` }, result.stderr);
+      this.log(message);
+      const choice = await vscode.window.showErrorMessage(message, 'Show Log');
+      if (choice === 'Show Log') {
+        this.output.show(true);
+      }
+      return;
+    }
+    const opened = await vscode.env.openExternal(vscode.Uri.file(htmlFile));
+    if (!opened) {
+      void vscode.window.showInformationMessage(`Tactful: the stats report is at ${htmlFile}`);
+    }
+  }
+
+  private explainChannel(): vscode.OutputChannel {
+    this.explainOutput ??= vscode.window.createOutputChannel('Tactful: Why No Suggestion');
+    return this.explainOutput;
+  }
+
+  /** "Why no suggestion?": tactful/explain for the active document, one line per decision. */
+  private async explain(): Promise<void> {
+    const client = this.client;
+    if (client?.isRunning() !== true) {
+      const choice = await vscode.window.showWarningMessage(
+        'Tactful: the server is not running, so there are no decisions to explain.',
+        'Start Server',
+      );
+      if (choice === 'Start Server') {
+        await this.restart();
+      }
+      return;
+    }
+    const document = vscode.window.activeTextEditor?.document;
+    const params = explainParams(document && { uri: document.uri.toString(), scheme: document.uri.scheme });
+    let result: unknown;
+    try {
+      result = await client.sendRequest(EXPLAIN, params);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.log(`${EXPLAIN} failed: ${why}`);
+      void vscode.window.showErrorMessage(`Tactful: could not ask the server why (${EXPLAIN}): ${why}`);
+      return;
+    }
+    const channel = this.explainChannel();
+    channel.clear();
+    for (const line of formatExplanation(parseExplainResult(result), { uri: params.uri, enabled: this.settings().enabled })) {
+      channel.appendLine(line);
+    }
+    channel.show(true);
   }
 }

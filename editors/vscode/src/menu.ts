@@ -3,9 +3,9 @@
  * into QuickPickItems and runs the chosen action.
  */
 
-import { AGGRESSIVENESS, type Aggressiveness } from './settings';
+import { AGGRESSIVENESS, isStringMap, type Aggressiveness } from './settings';
 
-export type MenuAction = 'toggle' | 'aggressiveness' | 'stats' | 'log' | 'settings' | 'restart';
+export type MenuAction = 'toggle' | 'aggressiveness' | 'explain' | 'stats' | 'log' | 'settings' | 'restart';
 
 export interface MenuEntry {
   action: MenuAction;
@@ -36,7 +36,12 @@ export function menuEntries(state: MenuState): MenuEntry[] {
       label: '$(dashboard) Aggressiveness…',
       description: state.aggressiveness,
     },
-    { action: 'stats', label: '$(graph) Open stats report' },
+    {
+      action: 'explain',
+      label: '$(question) Why no suggestion?',
+      description: 'the last decisions in this file',
+    },
+    { action: 'stats', label: '$(graph) Open stats report', description: 'tactful stats --html' },
     { action: 'log', label: '$(output) Show server log' },
     { action: 'settings', label: '$(gear) Open settings' },
   ];
@@ -48,10 +53,12 @@ export function menuEntries(state: MenuState): MenuEntry[] {
   return entries;
 }
 
-const AGGRESSIVENESS_DETAIL: Record<Aggressiveness, string> = {
-  quiet: 'Fewer suggestions: only the likely ones.',
-  balanced: 'The default.',
-  eager: 'More suggestions, more often.',
+/** The same words as the setting's enumDescriptions in package.json (a test checks). */
+export const AGGRESSIVENESS_DETAIL: Record<Aggressiveness, string> = {
+  quiet: 'Fewer, surer suggestions: the time spent reading one you reject counts double.',
+  balanced:
+    'The default: a suggestion is shown when the typing it is likely to save outweighs the time spent reading it.',
+  eager: 'More suggestions: the time spent reading one you reject counts half.',
 };
 
 export interface AggressivenessEntry {
@@ -68,4 +75,25 @@ export function aggressivenessEntries(current: Aggressiveness): AggressivenessEn
     description: value === current ? 'current' : undefined,
     detail: AGGRESSIVENESS_DETAIL[value],
   }));
+}
+
+/**
+ * The aggressiveness quick pick's placeholder: the current value, and the per-language one
+ * (`tactful.aggressivenessByLanguage`) that wins over it in the active editor's language.
+ */
+export function aggressivenessPlaceholder(
+  current: Aggressiveness,
+  byLanguage: unknown,
+  languageId: string | undefined,
+): string {
+  const now = `Now: ${current}`;
+  if (languageId === undefined || !isStringMap(byLanguage) || !Object.hasOwn(byLanguage, languageId)) {
+    return now;
+  }
+  const own = byLanguage[languageId];
+  // The server rejects a map with a value not among the choices; it then applies to nothing.
+  if (!(AGGRESSIVENESS as readonly unknown[]).includes(own)) {
+    return now;
+  }
+  return `${now} (${languageId} files: ${String(own)}, from tactful.aggressivenessByLanguage)`;
 }

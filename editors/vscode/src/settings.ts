@@ -24,42 +24,58 @@ export const SERVER_SETTING_KEYS = [
   'indexEnabled',
   'indexExclude',
   'indexMaxFileBytes',
+  'acceptanceGate',
+  'aggressiveness',
+  'aggressivenessByLanguage',
+  'suggestInComments',
+  'explorationPercent',
+  'personalize',
+  'logCode',
   'logLevel',
 ] as const;
 
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 
-/**
- * `tactful.*` settings that only the extension reads; never sent to the server.
- * `aggressiveness` joins the server's settings when its acceptance gate reads it; sent
- * before then, the server would warn about an unknown setting at every start.
- */
-export const CLIENT_ONLY_SETTING_KEYS = ['serverPath', 'trace', 'aggressiveness'] as const;
+/** `tactful.*` settings that only the extension reads; never sent to the server. */
+export const CLIENT_ONLY_SETTING_KEYS = ['serverPath', 'trace'] as const;
 
 export const AGGRESSIVENESS = ['quiet', 'balanced', 'eager'] as const;
 export type Aggressiveness = (typeof AGGRESSIVENESS)[number];
 export const DEFAULT_AGGRESSIVENESS: Aggressiveness = 'balanced';
 
-export type SettingValue = boolean | number | string | readonly string[];
+/** An object setting's value (`aggressivenessByLanguage`): strings by key. */
+export type StringMap = Readonly<Record<string, string>>;
+export type SettingValue = boolean | number | string | readonly string[] | StringMap;
 export type ServerSettings = Partial<Record<ServerSettingKey, SettingValue>>;
 
 /** Reads one key of the `tactful` section (like `workspace.getConfiguration('tactful').get`). */
 export type SettingGetter = (key: string) => unknown;
+
+/** A plain object (not an array, not null) whose values are all strings. */
+export function isStringMap(value: unknown): value is StringMap {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((item) => typeof item === 'string')
+  );
+}
 
 function isSettingValue(value: unknown): value is SettingValue {
   return (
     typeof value === 'boolean' ||
     typeof value === 'number' ||
     typeof value === 'string' ||
-    (Array.isArray(value) && value.every((item) => typeof item === 'string'))
+    (Array.isArray(value) && value.every((item) => typeof item === 'string')) ||
+    isStringMap(value)
   );
 }
 
 /**
  * The server's settings from the VS Code configuration. Values are passed as they are:
  * the server checks types, ranges and choices, reports a bad value and uses its default.
- * A key with no value, an object, or an array with anything but strings in it (no server
- * setting is one of those) is left out, so the server's default applies.
+ * A key with no value, or an array or object with anything but strings in it (no server
+ * setting is one of those), is left out, so the server's default applies.
  */
 export function toServerSettings(get: SettingGetter): ServerSettings {
   const settings: ServerSettings = {};

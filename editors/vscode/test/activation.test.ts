@@ -10,8 +10,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import Module from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 
 import { INSTALL_COMMAND } from '../src/serverPath';
 import { EXTENSION_ROOT } from './helpers';
@@ -38,13 +39,17 @@ class FakeVscode {
   readonly commands = new Map<string, Handler>();
   readonly executed: unknown[][] = [];
   readonly errors: { message: string; items: string[] }[] = [];
+  readonly warnings: { message: string; items: string[] }[] = [];
+  readonly infos: string[] = [];
+  readonly opened: { scheme: string; fsPath: string }[] = [];
+  readonly progress: string[] = [];
   readonly statusItems: StatusItem[] = [];
   readonly updates: { key: string; value: unknown }[] = [];
   readonly memento = new Map<string, unknown>();
   errorAnswer: string | undefined;
   quickPickAnswer: ((items: { label: string }[]) => unknown) | undefined;
 
-  constructor(private readonly config: Record<string, unknown>) {}
+  constructor(readonly config: Record<string, unknown>) {}
 
   module(): unknown {
     const disposable = { dispose: (): void => undefined };
@@ -95,6 +100,18 @@ class FakeVscode {
           this.errors.push({ message, items });
           return Promise.resolve(this.errorAnswer);
         },
+        showWarningMessage: (message: string, ...items: string[]) => {
+          this.warnings.push({ message, items });
+          return Promise.resolve(undefined);
+        },
+        showInformationMessage: (message: string) => {
+          this.infos.push(message);
+          return Promise.resolve(undefined);
+        },
+        withProgress: (options: { title: string }, task: () => Promise<unknown>) => {
+          this.progress.push(options.title);
+          return task();
+        },
         showQuickPick: (items: { label: string }[]) => Promise.resolve(this.quickPickAnswer?.(items)),
         activeTextEditor: undefined,
       },
@@ -113,6 +130,14 @@ class FakeVscode {
         onDidCloseTextDocument: event,
         workspaceFolders: undefined,
       },
+      env: {
+        openExternal: (uri: { scheme: string; fsPath: string }) => {
+          this.opened.push(uri);
+          return Promise.resolve(true);
+        },
+      },
+      Uri: { file: (fsPath: string) => ({ scheme: 'file', fsPath }) },
+      ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
       StatusBarAlignment: { Left: 1, Right: 2 },
       ConfigurationTarget: { Global: 1, Workspace: 2, WorkspaceFolder: 3 },
       ThemeColor: class {
@@ -243,5 +268,105 @@ describe('the bundled extension, activated without a server', { skip: fs.existsS
     fake.quickPickAnswer = (items) => items.find((i) => i.label.includes('eager'));
     await fake.commands.get('tactful.setAggressiveness')?.();
     assert.deepEqual(fake.updates, [{ key: 'aggressiveness', value: 'eager' }]);
+  });
+
+  it('goes from the menu to the aggressiveness pick', async () => {
+    const offered: string[][] = [];
+    fake.quickPickAnswer = (items) => {
+      offered.push(items.map((i) => i.label));
+      return offered.length === 1 ? items.find((i) => i.label.includes('Aggressiveness')) : items.find((i) => i.label === 'quiet');
+    };
+    await fake.commands.get('tactful.showMenu')?.();
+    assert.deepEqual(offered[1], ['quiet', '$(check) balanced', 'eager']);
+    assert.deepEqual(fake.updates, [{ key: 'aggressiveness', value: 'quiet' }]);
+  });
+
+  it('answers "Why no suggestion?" without a server: not running, and offers to start it', async () => {
+    fake.quickPickAnswer = (items) => items.find((i) => i.label.includes('Why no suggestion?'));
+    await fake.commands.get('tactful.showMenu')?.();
+    await fake.commands.get('tactful.explain')?.();
+    assert.equal(fake.warnings.length, 2);
+    assert.match(fake.warnings[0]?.message ?? '', /not running/);
+    assert.deepEqual(fake.warnings[0]?.items, ['Start Server']);
+  });
+
+  it('says the server command was not found when asked for the stats report', async () => {
+    await fake.commands.get('tactful.openStats')?.();
+    assert.equal(fake.errors.length, 2);
+    assert.match(fake.errors[1]?.message ?? '', /\/nonexistent\/bin\/tactful.*was not found/);
+    assert.deepEqual(fake.opened, []);
+  });
+});
+
+describe('the stats report, with a stand-in tactful command', { skip: !fs.existsSync(BUNDLE) ? 'run npm run build first' : process.platform === 'win32' ? 'shell scripts' : false }, () => {
+  let fake: FakeVscode;
+  let extension: ExtensionModule;
+  let bin: string;
+
+  /** An executable `tactful` that runs this shell script body. */
+  function script(name: string, body: string): string {
+    const file = path.join(bin, name);
+    fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    return file;
+  }
+
+  before(() => {
+    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'tactful-fake-bin-'));
+  });
+
+  after(() => {
+    fs.rmSync(bin, { recursive: true, force: true });
+  });
+
+  beforeEach(async () => {
+    // Activated with a missing command, so no language client starts; then pointed at a script.
+    fake = new FakeVscode({ serverPath: '/nonexistent/bin/tactful', enabled: true });
+    extension = loadExtension(fake);
+    await extension.activate(fake.context());
+  });
+
+  afterEach(async () => {
+    await extension.deactivate();
+  });
+
+  it('runs `<serverPath> stats --html FILE` and opens FILE', async () => {
+    const args = path.join(bin, 'args');
+    fake.config.serverPath = script(
+      'tactful-ok',
+      `printf '%s\\n' "$@" > '${args}'\n[ "$1 $2" = "stats --html" ] || exit 2\necho '<html>report</html>' > "$3"`,
+    );
+    await fake.commands.get('tactful.openStats')?.();
+    assert.equal(fake.errors.length, 1, JSON.stringify(fake.errors.slice(1)));
+    assert.equal(fake.opened.length, 1);
+    const opened = fake.opened[0];
+    assert.ok(opened);
+    assert.equal(opened.scheme, 'file');
+    assert.equal(path.basename(opened.fsPath), 'tactful-stats.html');
+    assert.match(fs.readFileSync(opened.fsPath, 'utf8'), /report/);
+    assert.deepEqual(fs.readFileSync(args, 'utf8').trimEnd().split('\n'), ['stats', '--html', opened.fsPath]);
+    assert.equal(fake.progress.length, 1);
+    fs.rmSync(path.dirname(opened.fsPath), { recursive: true, force: true });
+  });
+
+  it("shows the command's stderr when it fails", async () => {
+    fake.config.serverPath = script(
+      'tactful-no-log',
+      "echo 'Error: no feedback log at /x/feedback.sqlite yet: it is written once the server has completed' >&2\nexit 1",
+    );
+    await fake.commands.get('tactful.openStats')?.();
+    assert.deepEqual(fake.opened, []);
+    const error = fake.errors.at(-1);
+    assert.ok(error);
+    assert.match(error.message, /stats report failed/);
+    assert.match(error.message, /exited with code 1/);
+    assert.match(error.message, /Error: no feedback log at \/x\/feedback\.sqlite yet/);
+    assert.deepEqual(error.items, ['Show Log']);
+  });
+
+  it('says so when the command succeeds but writes no report', async () => {
+    fake.config.serverPath = script('tactful-silent', 'exit 0');
+    await fake.commands.get('tactful.openStats')?.();
+    assert.deepEqual(fake.opened, []);
+    assert.match(fake.errors.at(-1)?.message ?? '', /wrote no report/);
   });
 });

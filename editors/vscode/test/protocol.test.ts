@@ -10,7 +10,7 @@ import {
   toLspInlineContext,
   toLspTriggerKind,
 } from '../src/protocol';
-import { aggressivenessEntries, menuEntries } from '../src/menu';
+import { aggressivenessEntries, aggressivenessPlaceholder, menuEntries } from '../src/menu';
 
 describe('completionIdOf', () => {
   it('reads the id of a tactful.accept command', () => {
@@ -42,9 +42,10 @@ describe('needsClientAcceptCommand', () => {
 describe('menu', () => {
   const state = { enabled: true, snoozed: false, aggressiveness: 'balanced' as const, serverDown: false };
 
-  it('offers snooze, aggressiveness, stats, log, settings and restart', () => {
+  it('offers snooze, aggressiveness, why no suggestion, stats, log, settings and restart', () => {
     const actions = menuEntries(state).map((e) => e.action);
-    assert.deepEqual(actions, ['toggle', 'aggressiveness', 'stats', 'log', 'settings', 'restart']);
+    assert.deepEqual(actions, ['toggle', 'aggressiveness', 'explain', 'stats', 'log', 'settings', 'restart']);
+    assert.match(menuEntries(state)[2]?.label ?? '', /Why no suggestion\?/);
     assert.match(menuEntries(state)[0]?.label ?? '', /Snooze/);
     assert.equal(menuEntries(state)[1]?.description, 'balanced');
   });
@@ -63,6 +64,24 @@ describe('menu', () => {
     const entries = aggressivenessEntries('eager');
     assert.deepEqual(entries.map((e) => e.value), ['quiet', 'balanced', 'eager']);
     assert.equal(entries.filter((e) => e.description === 'current').map((e) => e.value)[0], 'eager');
+    assert.match(entries[2]?.label ?? '', /^\$\(check\) eager$/);
+    assert.equal(entries[0]?.label, 'quiet');
+    assert.ok(entries.every((e) => e.detail.length > 10));
+  });
+
+  it("says when the active editor's language has its own aggressiveness", () => {
+    assert.equal(aggressivenessPlaceholder('balanced', {}, 'python'), 'Now: balanced');
+    assert.equal(aggressivenessPlaceholder('balanced', { markdown: 'quiet' }, 'python'), 'Now: balanced');
+    assert.equal(aggressivenessPlaceholder('balanced', { markdown: 'quiet' }, undefined), 'Now: balanced');
+    assert.equal(aggressivenessPlaceholder('eager', undefined, 'markdown'), 'Now: eager');
+    assert.equal(
+      aggressivenessPlaceholder('balanced', { markdown: 'quiet' }, 'markdown'),
+      'Now: balanced (markdown files: quiet, from tactful.aggressivenessByLanguage)',
+    );
+    // The server rejects a map with a value it does not know: then it does not apply.
+    assert.equal(aggressivenessPlaceholder('eager', { markdown: 'loud' }, 'markdown'), 'Now: eager');
+    // Not fooled by what every object has.
+    assert.equal(aggressivenessPlaceholder('eager', { markdown: 'quiet' }, 'constructor'), 'Now: eager');
   });
 });
 

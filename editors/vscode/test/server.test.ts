@@ -1,7 +1,9 @@
 /**
  * The protocol as the extension speaks it, against the real `tactful serve`: the settings
- * conversion, the status notifications, inline items carrying tactful.accept [id], and the
- * feedback notifications built by the tracker. vscode-languageclient itself needs VS Code,
+ * conversion, the status notifications, inline items carrying tactful.accept [id], the
+ * feedback notifications built by the tracker, tactful/explain, and `tactful stats --html`
+ * as the menu runs it. The server writes its feedback log into a temporary directory
+ * (TACTFUL_DATA_DIR), not the user's. vscode-languageclient itself needs VS Code,
  * so this drives the same JSON-RPC with vscode-languageserver-protocol.
  *
  * It loads a model and generates, which takes seconds to a minute, so it runs only when
@@ -10,7 +12,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +38,7 @@ import {
   type ShowMessageParams,
 } from 'vscode-languageserver-protocol/node';
 
+import { EXPLAIN, explainParams, formatExplanation, parseExplainResult } from '../src/explain';
 import {
   DISMISS,
   PARTIAL_ACCEPT,
@@ -48,6 +51,7 @@ import {
 } from '../src/protocol';
 import { resolveServerPath } from '../src/serverPath';
 import { didChangeConfigurationParams, initializationOptions } from '../src/settings';
+import { statsCommandLine, statsReportPath } from '../src/stats';
 import { parseStatus, type ServerStatus } from '../src/status';
 import { ItemTracker } from '../src/tracker';
 import { FakeDocument } from './fakeDocument';
@@ -112,6 +116,8 @@ describe('against tactful serve', { skip }, () => {
   const messages: ShowMessageParams[] = [];
   let statusWaiters: (() => void)[] = [];
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'tactful-ws-'));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tactful-data-'));
+  const env = { ...process.env, TACTFUL_DATA_DIR: dataDir };
 
   function waitForStatus(states: string[], timeoutMs: number): Promise<ServerStatus> {
     return new Promise((resolve, reject) => {
@@ -133,7 +139,7 @@ describe('against tactful serve', { skip }, () => {
 
   before(async () => {
     assert.ok(server);
-    child = spawn(server.command, server.args, { cwd: REPO_ROOT });
+    child = spawn(server.command, server.args, { cwd: REPO_ROOT, env });
     child.stderr.on('data', (data: Buffer) => {
       stderr += data.toString();
     });
@@ -174,6 +180,7 @@ describe('against tactful serve', { skip }, () => {
     connection.dispose();
     child.kill();
     fs.rmSync(workspace, { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('advertises inline completions and tactful.accept (so the client registers it)', () => {
@@ -187,9 +194,37 @@ describe('against tactful serve', { skip }, () => {
     assert.equal(statuses[0]?.state, 'loading');
   });
 
-  it('accepts the settings the extension sends (the server does not know aggressiveness yet)', () => {
-    const complaints = messages.filter((m) => !m.message.includes('aggressiveness'));
-    assert.deepEqual(complaints, []);
+  it('accepts the settings the extension sends', () => {
+    assert.deepEqual(messages, []);
+  });
+
+  it('takes the acceptance gate settings, aggressivenessByLanguage as an object', { timeout: 30_000 }, async () => {
+    await connection.sendNotification(
+      DidChangeConfigurationNotification.type,
+      didChangeConfigurationParams(
+        settings({
+          ...QUICK,
+          aggressiveness: 'quiet',
+          aggressivenessByLanguage: { markdown: 'quiet', python: 'eager' },
+          acceptanceGate: true,
+          suggestInComments: false,
+          explorationPercent: 0,
+          personalize: false,
+          logCode: false,
+        }),
+      ),
+    );
+    await roundTrip();
+    assert.equal(messages.length, 0, JSON.stringify(messages));
+    // A value it does not know is reported: the object reached it.
+    await connection.sendNotification(
+      DidChangeConfigurationNotification.type,
+      didChangeConfigurationParams(settings({ ...QUICK, aggressivenessByLanguage: { markdown: 'loud' } })),
+    );
+    await roundTrip();
+    assert.ok(messages.some((m) => m.message.includes('aggressivenessByLanguage')), JSON.stringify(messages));
+    messages.length = 0;
+    await connection.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(settings(QUICK)));
   });
 
   /** VS Code's Invoke (0), mapped as the middleware maps it. */
@@ -302,6 +337,40 @@ describe('against tactful serve', { skip }, () => {
     await connection.sendNotification(DISMISS, { id });
     await roundTrip();
     assert.doesNotMatch(stderr, /feedback .* for (unknown completion id|no known suggestion)/);
+  });
+
+  it('explains its decisions in a document, as "Why no suggestion?" asks', { timeout: 120_000 }, async (t) => {
+    const { uri } = await openWithSuggestion('explain');
+    const params = explainParams({ uri, scheme: 'file' });
+    const decisions = parseExplainResult(await connection.sendRequest(EXPLAIN, params));
+    assert.ok(decisions.length >= 1, 'no decisions');
+    assert.ok(decisions.every((d) => d.uri === uri));
+    const last = decisions.at(-1);
+    assert.ok(last);
+    assert.match(last.reason, /^shown/);
+    assert.equal(typeof last.suggestion, 'string');
+    assert.ok(last.gate1 !== null && last.gate2 !== null, JSON.stringify(last));
+    const lines = formatExplanation(decisions, { uri, enabled: true });
+    assert.match(lines.at(-1) ?? '', /shown/);
+    t.diagnostic(lines.join('\n'));
+    // A document with no requests has no decisions; without a uri, every document's.
+    const none = await connection.sendRequest(EXPLAIN, explainParams({ uri: `file://${workspace}/never.py`, scheme: 'file' }));
+    assert.deepEqual(parseExplainResult(none), []);
+    const all = parseExplainResult(await connection.sendRequest(EXPLAIN, explainParams(undefined, 50)));
+    assert.ok(all.length >= decisions.length);
+  });
+
+  it('writes the stats report as the menu asks for it', { timeout: 120_000, skip: server?.args.length !== 1 ? 'the server is not one executable' : false }, () => {
+    assert.ok(server);
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'tactful-stats-'));
+    try {
+      const html = statsReportPath(directory);
+      const line = statsCommandLine(server.command, html);
+      execFileSync(line.file, line.args, { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 110_000, stdio: 'pipe' });
+      assert.match(fs.readFileSync(html, 'utf8'), /<html/i);
+    } finally {
+      fs.rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it('suggests nothing once completions are turned off by didChangeConfiguration', { timeout: 120_000 }, async () => {

@@ -14,6 +14,7 @@ import {
   initializationOptions,
   toServerSettings,
 } from '../src/settings';
+import { AGGRESSIVENESS_DETAIL } from '../src/menu';
 import { EXTENSION_ROOT, REPO_ROOT } from './helpers';
 
 interface JsonSchemaProperty {
@@ -22,7 +23,9 @@ interface JsonSchemaProperty {
   minimum?: number;
   maximum?: number;
   enum?: string[];
+  enumDescriptions?: string[];
   items?: { type: string; enum?: string[]; enumDescriptions?: string[] };
+  additionalProperties?: { type: string; enum?: string[]; enumDescriptions?: string[] };
   uniqueItems?: boolean;
   description?: string;
   markdownDescription?: string;
@@ -49,7 +52,13 @@ describe('toServerSettings', () => {
     assert.equal(settings.contextSize, 2048);
     assert.deepEqual(settings.contextSources, ['outline', 'definition', 'edit', 'similar', 'suffix']);
     assert.deepEqual(settings.indexExclude, []);
-    assert.equal('aggressiveness' in settings, false);
+    assert.equal(settings.aggressiveness, 'balanced');
+    assert.deepEqual(settings.aggressivenessByLanguage, {});
+    assert.equal(settings.acceptanceGate, true);
+    assert.equal(settings.suggestInComments, true);
+    assert.equal(settings.explorationPercent, 5);
+    assert.equal(settings.personalize, true);
+    assert.equal(settings.logCode, false);
   });
 
   it('never sends the client-only settings', () => {
@@ -65,9 +74,33 @@ describe('toServerSettings', () => {
     assert.ok(!('trace' in settings));
   });
 
-  it('leaves out keys without a value, and objects; passes wrong types for the server to report', () => {
-    const all: Record<string, unknown> = { threads: undefined, model: { name: 'x' }, maxLines: 'many' };
+  it('leaves out keys without a value, and objects of anything but strings; passes wrong types for the server to report', () => {
+    const all: Record<string, unknown> = {
+      threads: undefined,
+      model: { name: 'x', size: 3 },
+      aggressivenessByLanguage: { python: { level: 'quiet' } },
+      maxLines: 'many',
+      contextSize: null,
+    };
     assert.deepEqual(toServerSettings((key) => all[key]), { maxLines: 'many' });
+  });
+
+  it('sends objects of strings as they are, the empty one included', () => {
+    const byLanguage = { markdown: 'quiet', python: 'eager' };
+    const settings = toServerSettings((key) => (key === 'aggressivenessByLanguage' ? byLanguage : undefined));
+    assert.deepEqual(settings, { aggressivenessByLanguage: { markdown: 'quiet', python: 'eager' } });
+    assert.equal(settings.aggressivenessByLanguage, byLanguage);
+    assert.deepEqual(toServerSettings((key) => (key === 'aggressivenessByLanguage' ? {} : undefined)), {
+      aggressivenessByLanguage: {},
+    });
+  });
+
+  it('passes an object of strings the server does not know, or where it wants no object, for the server to report', () => {
+    const all: Record<string, unknown> = { aggressivenessByLanguage: { markdown: 'loud' }, model: { name: 'x' } };
+    assert.deepEqual(toServerSettings((key) => all[key]), {
+      aggressivenessByLanguage: { markdown: 'loud' },
+      model: { name: 'x' },
+    });
   });
 
   it('sends arrays of strings as they are, the empty one included', () => {
@@ -105,7 +138,9 @@ describe('toServerSettings', () => {
 
   it('knows which changes concern the server', () => {
     assert.equal(affectsServerSettings((s) => s === 'tactful.maxLines'), true);
-    assert.equal(affectsServerSettings((s) => s === 'tactful.aggressiveness'), false);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.aggressiveness'), true);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.aggressivenessByLanguage'), true);
+    assert.equal(affectsServerSettings((s) => s === 'tactful.logCode'), true);
     assert.equal(affectsServerSettings((s) => s === 'tactful.serverPath'), false);
     assert.equal(affectsServerSettings((s) => s === 'tactful.trace.server'), false);
   });
@@ -122,7 +157,7 @@ describe('toServerSettings', () => {
 describe('package.json contributes.configuration', () => {
   it('has exactly the server settings plus the client-only ones', () => {
     const keys = Object.keys(properties).map((k) => k.replace(/^tactful\./, ''));
-    const expected = [...SERVER_SETTING_KEYS, 'serverPath', 'trace.server', 'aggressiveness'];
+    const expected = [...SERVER_SETTING_KEYS, 'serverPath', 'trace.server'];
     assert.deepEqual(keys.sort(), expected.sort());
     for (const key of CLIENT_ONLY_SETTING_KEYS) {
       assert.ok(keys.some((k) => k === key || k.startsWith(`${key}.`)), key);
@@ -153,6 +188,17 @@ describe('package.json contributes.configuration', () => {
     }
   });
 
+  it('types every object setting as a map to strings, each one of the choices', () => {
+    const objects = Object.entries(properties).filter(([, p]) => p.type === 'object');
+    assert.deepEqual(objects.map(([key]) => key), ['tactful.aggressivenessByLanguage']);
+    for (const [key, p] of objects) {
+      assert.ok(p.additionalProperties, `${key} has no additionalProperties`);
+      assert.equal(p.additionalProperties.type, 'string', `values of ${key}`);
+      assert.equal(p.additionalProperties.enumDescriptions?.length, p.additionalProperties.enum?.length);
+      assert.deepEqual(p.default, {});
+    }
+  });
+
   it('numbers the settings in the order the Settings UI shows them', () => {
     const orders = Object.values(properties).map((p) => p.order);
     assert.deepEqual(orders, orders.map((_, i) => i));
@@ -163,12 +209,23 @@ describe('package.json contributes.configuration', () => {
     assert.ok(aggressiveness);
     assert.deepEqual(aggressiveness.enum, [...AGGRESSIVENESS]);
     assert.equal(aggressiveness.default, 'balanced');
+    const byLanguage = properties['tactful.aggressivenessByLanguage']?.additionalProperties;
+    assert.deepEqual(byLanguage?.enum, [...AGGRESSIVENESS]);
+  });
+
+  it('describes quiet, balanced and eager in the same words as the menu', () => {
+    const words = AGGRESSIVENESS.map((a) => AGGRESSIVENESS_DETAIL[a]);
+    assert.deepEqual(properties['tactful.aggressiveness']?.enumDescriptions, words);
+    assert.deepEqual(properties['tactful.aggressivenessByLanguage']?.additionalProperties?.enumDescriptions, words);
   });
 });
 
 interface PythonSetting {
-  /** `array`: a tuple of strings in Python, each one of `enum` where that is set. */
-  type: 'boolean' | 'integer' | 'string' | 'array';
+  /**
+   * `array`: a tuple of strings in Python, each one of `enum` where that is set;
+   * `object`: a dict of strings, each value one of `enum` where that is set.
+   */
+  type: 'boolean' | 'integer' | 'string' | 'array' | 'object';
   default: unknown;
   minimum: number | null;
   maximum: number | null;
@@ -192,7 +249,7 @@ for f in fields(Config):
     v = getattr(config, f.name)
     out[s.key] = {
         "type": "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
-        else "array" if isinstance(v, tuple) else "string",
+        else "array" if isinstance(v, tuple) else "object" if isinstance(v, dict) else "string",
         "default": v, "minimum": s.minimum, "maximum": s.maximum,
         "enum": list(s.choices) or None, "doc": s.doc,
     }
@@ -228,6 +285,11 @@ describe('the server settings of lsp/config.py', () => {
         assert.ok(p.items, `${key} has no items`);
         assert.equal(p.items.type, 'string', `items of ${key}`);
         assert.deepEqual(p.items.enum, s.enum ?? undefined, `choices of ${key}`);
+        assert.equal(p.enum, undefined, `enum of ${key}`);
+      } else if (s.type === 'object') {
+        assert.ok(p.additionalProperties, `${key} has no additionalProperties`);
+        assert.equal(p.additionalProperties.type, 'string', `values of ${key}`);
+        assert.deepEqual(p.additionalProperties.enum, s.enum ?? undefined, `choices of ${key}`);
         assert.equal(p.enum, undefined, `enum of ${key}`);
       } else {
         assert.deepEqual(p.enum, s.enum ?? undefined, `choices of ${key}`);
