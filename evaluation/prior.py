@@ -68,7 +68,7 @@ def train_prior(
     if not cups and not feedback:
         raise ValueError("nothing to train on: give CUPS files, feedback stores, or both")
     info = {
-        "trained_on": [p.name for p in [*cups, *feedback]],
+        "trained_on": [str(p) for p in [*cups, *feedback]],
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
     report: dict[str, Any] = {**info}
