@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +253,41 @@ def test_the_shipped_prior_answers_in_its_own_feature_order() -> None:
         post.probability({"lang_python": 1.0})
 
 
+
+
+def test_the_personalizer_fits_in_a_child_process_and_swaps_the_models_in(
+    tmp_path: Path,
+) -> None:
+    from completion.predictor.personal import Personalizer
+
+    prior = load_prior()
+    assert prior is not None
+    g = AcceptanceGate(Models(*prior))
+    events = personal_examples(120, 3)
+    personalizer = Personalizer(g, lambda: events, tmp_path, retrain_every=5)
+    for _ in range(4):
+        personalizer.decided()
+    assert g.models.personal_post is None  # not due yet
+    personalizer.decided()  # the fifth: a refit starts in the background
+    thread = personalizer._thread
+    assert thread is not None
+    thread.join(timeout=120)
+    assert g.models.personal_post is not None and g.models.personal_pre is not None
+    assert g.models.personal_weight == pytest.approx(120 / 220)
+    assert not (tmp_path / "examples.json").exists()
+    # A new server finds them on disk.
+    fresh = AcceptanceGate(Models(*prior))
+    Personalizer(fresh, lambda: [], tmp_path).load_saved()
+    assert fresh.models.personal_post is not None
+
+
+def test_the_personalizer_keeps_the_prior_while_data_is_scarce(tmp_path: Path) -> None:
+    from completion.predictor.personal import Personalizer
+
+    prior = load_prior()
+    assert prior is not None
+    g = AcceptanceGate(Models(*prior))
+    thread = Personalizer(g, lambda: personal_examples(10, 0), tmp_path).retrain()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert g.models.personal_post is None and g.models.personal_weight == 0.0

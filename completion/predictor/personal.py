@@ -1,14 +1,19 @@
 """Personalization: the user's own models, retrained in the background from their events.
 
-Every `retrain_every` decided suggestions (and once at start), a daemon thread refits both
-stages on all of the user's decided suggestions and swaps them into the gate; a completion
-never waits for it. The models are saved next to the feedback log, so a restart keeps
-them. Acceptance only ever trains this predictor, never the model that writes code.
+Every `retrain_every` decided suggestions (and once at start), both stages are refitted on
+all of the user's decided suggestions and swapped into the gate; a completion never waits
+for it. The fit runs in a child process (`python -m completion.predictor.personal`): the
+server never loads scikit-learn (a hundred megabytes it would keep for good) and the fit
+never holds the server's GIL. The models are saved next to the feedback log, so a restart
+keeps them. Acceptance only ever trains this predictor, never the model that writes code.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,12 +21,14 @@ from pathlib import Path
 from completion.predictor.features import Stage, feature_names
 from completion.predictor.gate import AcceptanceGate
 from completion.predictor.model import AcceptanceModel, ModelFileError
-from completion.predictor.train import fit_personal, personal_weight
+from completion.predictor.train import PRIOR_DIR, fit_personal, load_prior, personal_weight
 
 log = logging.getLogger(__name__)
 
 Examples = Sequence[tuple[Mapping[str, float], bool]]
 RETRAIN_EVERY = 25
+FIT_TIMEOUT_S = 300
+TOO_FEW = 3  # the child's exit status when there are too few decisions to fit
 
 
 class Personalizer:
@@ -74,28 +81,56 @@ class Personalizer:
 
     def _retrain(self) -> None:
         try:
-            examples = list(self._examples())
-            models = self._gate.models
-            if models.prior_pre is None or models.prior_post is None:
-                return
-            fitted: dict[Stage, AcceptanceModel] = {}
-            stages: tuple[tuple[Stage, AcceptanceModel], ...] = (
-                ("pre", models.prior_pre), ("post", models.prior_post),
+            examples = [(dict(f), bool(y)) for f, y in self._examples()]
+            self._directory.mkdir(parents=True, exist_ok=True)
+            data = self._directory / "examples.json"
+            data.write_text(json.dumps(examples))
+            done = subprocess.run(
+                [sys.executable, "-m", "completion.predictor.personal", str(data),
+                 str(self._directory)],
+                capture_output=True, text=True, timeout=FIT_TIMEOUT_S, check=False,
             )
-            for stage, prior in stages:
-                names = feature_names(stage)
-                rows = [({n: f.get(n, 0.0) for n in names}, label) for f, label in examples]
-                data = fit_personal(rows, prior, stage)
-                if data is None:
-                    return  # too few decisions yet: the prior alone decides
-                self._directory.mkdir(parents=True, exist_ok=True)
-                path = self._directory / f"personal-{stage}.onnx"
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(data)
-                tmp.replace(path)  # a crash mid-write leaves the previous model intact
-                fitted[stage] = AcceptanceModel(data, str(path))
-            self.trained_on = len(examples)
-            self._gate.set_personal(fitted["pre"], fitted["post"], personal_weight(len(examples)))
-            log.info("acceptance predictor personalized on %d decisions", len(examples))
+            data.unlink(missing_ok=True)
+            if done.returncode == TOO_FEW:
+                return  # too few decisions yet: the prior alone decides
+            if done.returncode != 0:
+                log.error("personalizing the acceptance predictor failed: %s",
+                          done.stderr.strip()[-2000:])
+                return
+            self.load_saved()
+            log.info("acceptance predictor personalized on %d decisions", self.trained_on)
         except Exception:
             log.exception("personalizing the acceptance predictor failed; keeping the last one")
+
+
+def fit_and_save(examples: Examples, directory: Path, prior_dir: Path = PRIOR_DIR) -> bool:
+    """Fit both personal stages and write them (atomically); False if too few decisions."""
+    prior = load_prior(prior_dir)
+    if prior is None:
+        raise ModelFileError(f"no prior in {prior_dir}")
+    fitted: dict[Stage, bytes] = {}
+    for stage, stage_prior in zip(("pre", "post"), prior, strict=True):
+        names = feature_names(stage)  # type: ignore[arg-type]
+        rows = [({n: f.get(n, 0.0) for n in names}, label) for f, label in examples]
+        data = fit_personal(rows, stage_prior, stage)  # type: ignore[arg-type]
+        if data is None:
+            return False
+        fitted[stage] = data  # type: ignore[index]
+    directory.mkdir(parents=True, exist_ok=True)
+    for stage, data in fitted.items():
+        path = directory / f"personal-{stage}.onnx"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # a crash mid-write leaves the previous model intact
+    return True
+
+
+def main(argv: list[str]) -> int:
+    """`python -m completion.predictor.personal EXAMPLES.json DIR`: the child process."""
+    examples_path, directory = Path(argv[0]), Path(argv[1])
+    examples = [(f, bool(y)) for f, y in json.loads(examples_path.read_text())]
+    return 0 if fit_and_save(examples, directory) else TOO_FEW
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
