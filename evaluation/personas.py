@@ -1,5 +1,10 @@
 """`tactful bench personas`: does personalization learn a user's own habits, and fast?
 
+Two sources of events. From CUPS telemetry (`run_cups_personas`): a prior is fitted on
+half of the programmers, and the other half's decided suggestions, in time order, are the
+persona's stream: real people's accepts and rejects, on suggestions of every shape. From a
+replay's feedback log (`run_personas`): the events of our own model and server.
+
 A replay through the real server (`tactful bench replay --no-gate`) leaves a feedback log:
 every suggestion shown, with the features the server computed, and whether the simulated
 developer took it (it did when the suggestion was what it was about to type). Personas
@@ -18,11 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from completion.predictor.features import Stage, feature_names
+from completion.predictor.features import Stage, feature_names, post_features
 from completion.predictor.gate import AcceptanceGate, Models
 from completion.predictor.model import AcceptanceModel
-from completion.predictor.train import auc, fit_personal, load_prior, personal_weight
+from completion.predictor.train import (
+    auc,
+    fit_personal,
+    fit_prior_stage,
+    load_prior,
+    personal_weight,
+)
 from feedback.store import FeedbackStore
 
 PAUSE_S = 2.0  # "only after a pause": at least this long since the previous suggestion
@@ -54,10 +66,43 @@ def run_personas(log: Path, history: int = HISTORY) -> dict[str, Any]:
         events = [(f, taken) for f, taken, _ in store.decided_examples()]
     finally:
         store.close()
+    return _run(events, prior, history, {"log": str(log)})
+
+
+def run_cups_personas(cups: Path, history: int = HISTORY) -> dict[str, Any]:
+    """Both halves of the programmers in turn: a prior fitted on one half, personas built
+    from the other half's real decisions (alternate user ids, so both halves mix users
+    of every acceptance rate)."""
+    from evaluation.predictor_bench import build_examples, feature_matrix, load_events
+
+    examples = build_examples(load_events(cups))
+    users = sorted({e.user for e in examples})
+    splits = []
+    for half in (0, 1):
+        prior_users = set(users[half::2])
+        train = [e for e in examples if e.user in prior_users]
+        stream = sorted((e for e in examples if e.user not in prior_users), key=lambda e: e.time)
+        y = np.asarray([e.accepted for e in train], dtype=bool)
+        groups = np.asarray([e.user for e in train], dtype=np.int64)
+        with threadpool_limits(limits=1):
+            models = tuple(
+                AcceptanceModel(fit_prior_stage(feature_matrix(train, stage), y, groups,
+                                                stage, {})[0])
+                for stage in ("pre", "post")
+            )
+        events = [(post_features(e.context, e.suggestion), e.accepted) for e in stream]
+        splits.append(_run(events, models, history,  # type: ignore[arg-type]
+                           {"prior_users": sorted(prior_users)}))
+    return {"cups": str(cups), "history": history, "splits": splits}
+
+
+def _run(
+    events: list[tuple[dict[str, float], bool]], prior: tuple[AcceptanceModel, AcceptanceModel],
+    history: int, source: dict[str, Any],
+) -> dict[str, Any]:
     if len(events) <= history:
-        raise ValueError(f"{log} has {len(events)} decided suggestions; more than {history} "
-                         "are needed (replay more files)")
-    results: dict[str, Any] = {"log": str(log), "events": len(events), "history": history,
+        raise ValueError(f"{len(events)} decided suggestions; more than {history} are needed")
+    results: dict[str, Any] = {**source, "events": len(events), "history": history,
                                "personas": {}}
     for name, (description, allows) in PERSONAS.items():
         labelled: list[tuple[Features, bool]] = [
@@ -96,6 +141,12 @@ def _compare(
 
 
 def format_table(results: dict[str, Any]) -> str:
+    if "splits" in results:
+        return "\n\n".join(
+            f"Prior fitted on CUPS users {s['prior_users']}, personas from the others:\n\n"
+            + format_table(s) for s in results["splits"]
+        )
+
     def fmt(v: float | None) -> str:
         return "–" if v is None else f"{v:.3f}"
 

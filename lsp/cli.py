@@ -389,17 +389,23 @@ def bench_predictor(train: str, test: str | None, cv_by_user: bool, seed: int,
 
 
 @bench.command("personas")
-@click.option("--log", "log_path", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--log", "log_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="The feedback log of a replay (OUT/data/feedback.sqlite3).")
+@click.option("--cups", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="CUPS telemetry: a prior on half the users, personas from the rest.")
 @click.option("--history", default=100, show_default=True,
               help="Events the personal model learns from before it is judged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
-def bench_personas(log_path: str, history: int, as_json: bool) -> None:
+def bench_personas(log_path: str | None, cups: str | None, history: int,
+                   as_json: bool) -> None:
     """Prior against personalized predictor, for simulated users with one habit each."""
-    from evaluation.personas import format_table, run_personas
+    from evaluation.personas import format_table, run_cups_personas, run_personas
 
+    if (log_path is None) == (cups is None):
+        raise click.UsageError("give one of --log FILE or --cups FILE")
     try:
-        results = run_personas(Path(log_path), history)
+        results = (run_personas(Path(log_path), history) if log_path
+                   else run_cups_personas(Path(cups or ""), history))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     _emit(results, format_table(results), as_json)
