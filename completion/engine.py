@@ -78,7 +78,8 @@ class _Open:
     """The suggestion shown last in a document, while no outcome is known."""
 
     suggestion: Suggestion
-    prefix: str  # the document's text before the cursor when it was shown
+    prefix: str  # the document's text before the cursor when it was made
+    hidden: bool = False  # held back by gate 2: typing its start reveals the rest
 
 
 class CompletionEngine:
@@ -120,9 +121,14 @@ class CompletionEngine:
     def _complete(
         self, request: CompletionRequest, cancel: threading.Event | None
     ) -> CompletionResult:
-        through = self._typed_through(request)
+        through, revealed = self._typed_through(request)
         if through is not None:
-            return CompletionResult(suggestions=[through], reason="typed_through")
+            if revealed:
+                self.history.shown(self.clock())
+            return CompletionResult(
+                suggestions=[through],
+                reason="typed_through_hidden" if revealed else "typed_through",
+            )
         reason = rules.skip_reason(request)
         if reason:
             return CompletionResult(reason=reason)
@@ -209,6 +215,8 @@ class CompletionEngine:
             if not result.gate2.allow:
                 result.hidden = suggestion
                 result.reason = f"hidden:{result.gate2.reason}"
+                with self._lock:  # kept: if the user starts typing it, it was right
+                    self._open[request.document_id] = _Open(suggestion, request.prefix, True)
                 return result
         place = _place(request.prefix)
         if not invoked and self.memory.was_rejected(request.document_id, place, text):
@@ -235,29 +243,37 @@ class CompletionEngine:
             cursor_offset=request.offset,
         )
 
-    def _typed_through(self, request: CompletionRequest) -> Suggestion | None:
+    def _typed_through(self, request: CompletionRequest) -> tuple[Suggestion | None, bool]:
         """The rest of the suggestion open in this document, if the user has typed its start
-        since; otherwise that suggestion was turned down, and is recorded so."""
+        since (and whether it was a hidden one, now revealed: typing it confirmed it).
+        A shown suggestion typed away from was turned down, and is recorded so."""
         with self._lock:
             open_ = self._open.get(request.document_id)
             if open_ is None:
-                return None
+                return None, False
             if self._outcomes.get(open_.suggestion.id) in DECIDED:
                 del self._open[request.document_id]
-                return None
-            old, shown = open_.prefix, open_.suggestion
+                return None, False
+            old, made = open_.prefix, open_.suggestion
             typed = request.prefix[len(old):] if request.prefix.startswith(old) else None
-            if typed is not None and shown.text.startswith(typed):
-                if typed and typed != shown.text:
-                    return Suggestion(shown.id, shown.text[len(typed):], request.offset,
-                                      shown.document_id)
+            if typed is not None and made.text.startswith(typed):
+                if typed and typed != made.text:
+                    revealed = open_.hidden
+                    if revealed:
+                        open_.hidden = False
+                        self._issued[made.id] = made
+                        self._places[made.id] = (request.document_id, _place(old))
+                    return Suggestion(made.id, made.text[len(typed):], request.offset,
+                                      made.document_id), revealed
                 if not typed:
-                    return None  # asked again at the same place: generate afresh
+                    return None, False  # asked again at the same place: generate afresh
                 del self._open[request.document_id]
-                return None  # typed out in full: neither accepted nor turned down
+                return None, False  # typed out in full: neither accepted nor turned down
             del self._open[request.document_id]
-        self.record_outcome(shown.id, "rejected")
-        return None
+            if open_.hidden:
+                return None, False  # never shown: nothing to turn down
+        self.record_outcome(made.id, "rejected")
+        return None, False
 
     def _retrieve(self, request: CompletionRequest) -> list[Snippet]:
         """Context for the request; a failing source costs the context, not the completion."""

@@ -159,6 +159,13 @@ class FeedbackStore:
                 [_now(at), id])
             return cursor.rowcount > 0
 
+    def set_revealed(self, id: str) -> bool:
+        """A suggestion gate 2 hid was shown after all: the user typed its start."""
+        with self._writing() as db:
+            cursor = db.execute(
+                f"UPDATE {TABLE} SET shown = 1, reason = 'shown:revealed' WHERE id = ?", [id])
+            return cursor.rowcount > 0
+
     def set_outcome(
         self, id: str, outcome: Outcome, accepted_length: int | None = None,
         at: float | None = None,

@@ -143,7 +143,13 @@ class FeedbackLink:
                 time.time(), record_id, request.document_id, position[0], position[1],
                 result.reason, result.gate1, result.gate2, text,
             ))
-        if self.store is None or result.reason in NOT_LOGGED:
+        if self.store is None:
+            return None
+        if result.reason == "typed_through_hidden" and result.suggestions:
+            # A suggestion gate 2 held back, revealed because the user typed its start.
+            self._revealed(result.suggestions[0].id)
+            return None
+        if result.reason in NOT_LOGGED:
             return None
         g1, g2 = result.gate1, result.gate2
         record = CompletionRecord(
@@ -185,6 +191,14 @@ class FeedbackLink:
         except Exception:
             log.exception("could not log completion %s", record.id)
         return record.id
+
+    def _revealed(self, suggestion_id: str) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.set_revealed(suggestion_id)
+        except Exception:
+            log.exception("could not log the reveal of %s", suggestion_id)
 
     def _real_path(self, uri: str) -> str | None:
         # `tactful explain FILE` finds the rows of FILE by its resolved path's hash.

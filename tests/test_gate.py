@@ -175,6 +175,28 @@ def test_typing_through_answers_with_the_rest_and_no_model_call() -> None:
     assert e.outcome(s.id) is None
 
 
+def test_typing_the_start_of_a_hidden_suggestion_reveals_the_rest() -> None:
+    backend = ScriptedBackend("result += v", "pass")
+    e = engine(backend, gate(0.9, 0.01, exploration=0.0))
+    hidden = e.complete(request()).hidden
+    assert hidden is not None
+    through = e.complete(request(SOURCE + "re"))
+    assert backend.calls == 1 and through.reason == "typed_through_hidden"
+    (rest,) = through.suggestions
+    assert (rest.id, rest.text) == (hidden.id, "sult += v")
+    e.accept(hidden.id)  # now a suggestion like any other
+    assert e.outcome(hidden.id) == "accepted"
+
+
+def test_a_hidden_suggestion_typed_away_from_is_not_a_rejection() -> None:
+    e = engine(ScriptedBackend("result += v"), gate(0.9, 0.01, exploration=0.0))
+    seen: list[str] = []
+    e.listeners.append(lambda s, outcome, _: seen.append(outcome))
+    e.complete(request())
+    e.complete(request(SOURCE + "x"))
+    assert seen == []  # it was never shown
+
+
 def test_the_next_request_rejects_the_open_suggestion_when_typed_away() -> None:
     e = engine(ScriptedBackend("result += v", "pass"), None)
     seen: list[tuple[str, str]] = []
