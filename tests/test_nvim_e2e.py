@@ -1,0 +1,202 @@
+"""End to end: a real Neovim, headless, with the plugin in editors/nvim, against the real
+server and the embedded model. A Lua driver inside Neovim types into a copy of a real
+module, waits for the ghost text and presses the plugin's keys; the buffer, the feedback
+the plugin sent and the server's own debug log must agree."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nvim_harness import NVIM, PLUGIN, NvimRun, Scenario, run_nvim
+
+needs_nvim = pytest.mark.skipif(
+    NVIM is None, reason="nvim is not on PATH (apt-get install neovim, or set $TACTFUL_NVIM)"
+)
+
+TYPED = {"mid_line": "if ", "unicode": "; label = "}
+
+
+def scenarios(file: Path) -> list[Scenario]:
+    """Places in sqlite_utils/utils.py (1-based lines, the first that gets a suggestion is
+    used). The assertions hold for any suggestion; these places tend to get multi-word and
+    multi-line ones from SmolLM2."""
+    return [
+        # "        if len(types) > 1:" and the like: type "if ", wait for the automatic request.
+        Scenario("mid_line", file, [146, 175, 177], TYPED["mid_line"], "auto",
+                 ["type_through", "word", "all"]),
+        # The body of "for path in SPATIALITE_PATHS:" and others, asked for with the key.
+        Scenario("block", file, [126, 118, 157], "", "invoked", ["line", "line", "all"]),
+        Scenario("dismiss", file, [157, 126, 118], "", "invoked", ["dismiss"]),
+        # Non-ASCII text before the cursor.
+        Scenario("unicode", file, [150, 146], TYPED["unicode"], "invoked", ["word", "all"],
+                 replacement=" " * 12 + 'greeting = "Grüße, 世界 😀"'),
+    ]
+
+
+@pytest.fixture(scope="module")
+def run(
+    tmp_path_factory: pytest.TempPathFactory, real_python_file: Path, default_model_path: Path
+) -> NvimRun:
+    """One Neovim (one server, one model load) through every scenario. The harness points
+    Neovim's and Tactful's per-user directories at the test's folder, as isolated_home
+    does (that fixture is per test; this run is shared by the module's tests)."""
+    tmp = tmp_path_factory.mktemp("nvim")
+    workspace = tmp / "workspace"
+    workspace.mkdir()
+    file = workspace / "utils.py"
+    file.write_text(real_python_file.read_text())
+    # A loaded machine must not turn a slow generation into an empty answer; a short
+    # prefix and no retrieval keep the prompt (and the wait) small: this tests the editor.
+    settings = {"logLevel": "debug", "timeBudgetMs": 60_000, "maxTokens": 48,
+                "prefixTokens": 512, "contextTokens": 0}
+    return run_nvim(tmp, scenarios(file), settings)
+
+
+def expected(result: dict[str, Any], inserted: str) -> str:
+    """The buffer before typing, with `inserted` at the end of the scenario's line."""
+    lines = result["before"].split("\n")
+    lines[result["line"] - 1] += inserted
+    return "\n".join(lines)
+
+
+def final_buffer(result: dict[str, Any]) -> str:
+    """The buffer once the scenario's suggestion was accepted to its end (or dismissed)."""
+    return next(step["buffer"] for step in result["steps"] if step["id"] != result["id"])
+
+
+def feedback(run: NvimRun, suggestion_id: str) -> list[dict[str, Any]]:
+    return [e for e in run.report["feedback"] if e["id"] == suggestion_id]
+
+
+def utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
+def logged(run: NvimRun, suggestion_id: str) -> dict[str, Any]:
+    """The suggestion's row in the server's feedback log ($TACTFUL_DATA_DIR)."""
+    with sqlite3.connect(run.data_dir / "feedback.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM completions WHERE id = ?", [suggestion_id]).fetchone()
+    assert row is not None, f"{suggestion_id} is not in the feedback log"
+    return dict(row)
+
+
+def assert_accepted_once(run: NvimRun, suggestion_id: str) -> list[dict[str, Any]]:
+    events = feedback(run, suggestion_id)
+    methods = [e["method"] for e in events]
+    assert methods[0] == "tactful/shown" and methods.count("tactful/shown") == 1, methods
+    accepts = [e for e in events if e["method"] == "workspace/executeCommand"]
+    # Answered without error: the server knew the id (else "unknown completion id").
+    assert len(accepts) == 1 and "error" not in accepts[0] and "pending" not in accepts[0], events
+    row = logged(run, suggestion_id)
+    assert row["outcome"] == "accepted" and row["displayed_at"] is not None, row
+    return events
+
+
+@needs_nvim
+@pytest.mark.model
+def test_typing_through_then_a_word_then_the_rest(run: NvimRun) -> None:
+    r = run.scenario("mid_line")
+    suggestion = r["suggestion"]
+    assert r["id"], "the item carried no tactful.accept command"
+    assert r["ghost"] == suggestion and "\n" not in suggestion  # mid-line: one line
+    typed, word = r["steps"][:2]
+
+    # Typing the suggestion's next character keeps it, shows the rest, asks nothing new.
+    assert typed["id"] == r["id"]
+    assert suggestion.startswith(typed["typed"])
+    assert typed["remaining"] == suggestion[len(typed["typed"]):] == typed["ghost"]
+    assert typed["requests"] == r["requests"]
+    if word["id"] == r["id"]:  # more than one word: the rest is still shown
+        assert word["remaining"] and suggestion.endswith(word["remaining"])
+        assert word["ghost"] == word["remaining"]
+    assert final_buffer(r) == expected(r, TYPED["mid_line"] + suggestion)
+
+    events = assert_accepted_once(run, r["id"])
+    partial = [e for e in events if e["method"] == "tactful/partialAccept"]
+    # acceptedLength: all of the suggestion now in the buffer, typed-through part included.
+    in_buffer = suggestion[: len(suggestion) - len(word["remaining"] or "")]
+    assert partial[0]["accepted_length"] == utf16_len(in_buffer)
+    assert logged(run, r["id"])["accepted_length"] == len(suggestion)
+    assert_server_log_clean(run)
+
+
+@needs_nvim
+@pytest.mark.model
+def test_a_block_accepted_line_by_line(run: NvimRun) -> None:
+    r = run.scenario("block")
+    suggestion = r["suggestion"]
+    assert r["ghost"] == suggestion
+    first = r["steps"][0]
+    if "\n" in suggestion.lstrip("\n"):  # one line in, the others still shown as virtual lines
+        assert first["id"] == r["id"]
+        assert suggestion.endswith(first["remaining"]) and first["remaining"].startswith("\n")
+        assert first["ghost"] == first["remaining"]
+    assert final_buffer(r) == expected(r, suggestion)
+    assert_accepted_once(run, r["id"])
+
+
+@needs_nvim
+@pytest.mark.model
+def test_dismiss_hides_it_and_tells_the_server(run: NvimRun) -> None:
+    r = run.scenario("dismiss")
+    (step,) = r["steps"]
+    assert step["id"] is None and step["ghost"] == ""
+    assert step["buffer"] == r["buffer"]  # nothing inserted
+    assert [e["method"] for e in feedback(run, r["id"])] == ["tactful/shown", "tactful/dismiss"]
+    assert "Notification 'tactful/dismiss' received" in run.server_log
+    assert logged(run, r["id"])["outcome"] == "dismissed"
+
+
+@needs_nvim
+@pytest.mark.model
+def test_non_ascii_text_before_the_cursor(run: NvimRun) -> None:
+    # Columns go out in UTF-16 code units: in bytes the cursor would be past the end of the
+    # line ("ü", "ß", CJK and the emoji take 2 to 4 bytes) and the server would refuse.
+    r = run.scenario("unicode")
+    assert final_buffer(r) == expected(r, TYPED["unicode"] + r["suggestion"])
+    assert_accepted_once(run, r["id"])
+    assert "past the end" not in run.server_log
+
+
+@needs_nvim
+@pytest.mark.model
+def test_explain_and_checkhealth(run: NvimRun) -> None:
+    explain = run.report["explain"]
+    assert explain[0].startswith("Why no suggestion? The last"), explain
+    last = run.scenario("unicode")
+    assert any(f"{last['line']}:" in line and "shown" in line for line in explain[2:]), explain
+    health = "\n".join(run.report["health"])
+    for expected_line in ("tactful, version", "model smollm2-135m is installed", "server ready",
+                          "/index.db ("):
+        assert expected_line in health, health
+
+
+def assert_server_log_clean(run: NvimRun) -> None:
+    """The server's debug log shows the feedback arrived and matched known suggestions.
+
+    A successful tactful.accept logs nothing of its own: pygls logs the request, and an
+    unknown id would have been logged and answered as an error."""
+    log = run.server_log
+    assert "Request 'workspace/executeCommand' received" in log
+    assert "Notification 'tactful/shown' received" in log
+    assert "Notification 'tactful/partialAccept' received" in log
+    assert "unknown completion id" not in log and "for no known suggestion" not in log
+    assert "the log does not have" not in log
+
+
+@needs_nvim
+def test_text_helpers() -> None:
+    """UTF-16 columns and word/line cuts (editors/nvim/tests/text_spec.lua); no server."""
+    spec = PLUGIN / "tests" / "text_spec.lua"
+    proc = subprocess.run(
+        [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {spec}"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"\d+ passed, 0 failed", output), output
