@@ -136,9 +136,9 @@ class CompletionEngine:
             return CompletionResult(reason="cancelled")
 
         invoked = request.trigger == "invoked"
-        snapshot = self._snapshot(request)
+        snapshot = self._snapshot(request) if self.gate is not None else None
         result = CompletionResult()
-        if self.gate is not None:
+        if self.gate is not None and snapshot is not None:
             result.features = pre_features(snapshot)
             result.gate1 = self.gate.before(result.features, request.language, invoked)
             if not result.gate1.allow:
@@ -207,7 +207,7 @@ class CompletionEngine:
             offset=request.offset,
             document_id=request.document_id,
         )
-        if self.gate is not None:
+        if self.gate is not None and snapshot is not None:
             result.features = post_features(snapshot, SuggestionSnapshot(
                 text, generation.tokens, generation.mean_logprob, generation.min_logprob,
             ))
