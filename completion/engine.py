@@ -313,7 +313,8 @@ class CompletionEngine:
         now = self.clock()
         if first_decision:
             accepted = outcome in ("accepted", "partial")
-            self.history.decided(now, accepted)
+            inserted = len(suggestion.text) if outcome == "accepted" else accepted_length or 0
+            self.history.decided(now, accepted, inserted)
             if not accepted and place is not None:
                 self.memory.rejected(place[0], place[1], suggestion.text)
         for listener in self.listeners:

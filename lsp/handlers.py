@@ -101,7 +101,7 @@ def create_server() -> TactfulServer:
             return
         document_changed(ls, doc.uri, doc.text)
         if ls.feedback is not None:  # typing speed, for the predictor
-            ls.feedback.history.document_length(ls.feedback.clock(), len(doc.text))
+            ls.feedback.history.document_length(ls.feedback.clock(), len(doc.text), doc.uri)
         path = relative_path(doc.uri, ls.workspace_root)
         for start, _, text in changes:
             if start is not None:  # a whole-text replacement is no edit worth showing

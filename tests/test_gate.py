@@ -313,3 +313,16 @@ def test_the_personalizer_keeps_the_prior_while_data_is_scarce(tmp_path: Path) -
     assert thread is not None
     thread.join(timeout=120)
     assert g.models.personal_post is None and g.models.personal_weight == 0.0
+
+
+def test_typing_speed_leaves_accepted_text_out_and_follows_the_document() -> None:
+    from completion.predictor.history import UserHistory
+
+    h = UserHistory()
+    h.document_length(0.0, 100, "a")
+    h.document_length(2.0, 110, "a")  # ten characters typed in two seconds
+    h.document_length(3.0, 150, "a")  # the editor inserted an accepted suggestion...
+    h.decided(3.0, True, 40)  # ...then reported its accept
+    assert h.typing_speed(4.0, 150) == pytest.approx(10 / 4)
+    h.document_length(5.0, 900, "b")  # another document: its length is not growth
+    assert h.typing_speed(5.0, 900) is None

@@ -29,8 +29,10 @@ class UserHistory:
         self.last_shown: float | None = None
         self.last_outcome: Outcome | None = None
         self.decisions: deque[bool] = deque(maxlen=RECENT_DECISIONS)
-        # (time, document length, characters inserted by accepting at that time)
+        # (time, document length, characters inserted by accepting at that time), of the
+        # document the user is typing in: switching documents starts it afresh.
         self._timeline: deque[tuple[float, float, int]] = deque()
+        self._document = ""
 
     def shown(self, now: float) -> None:
         with self._lock:
@@ -41,23 +43,32 @@ class UserHistory:
         document_length: float | None = None,
     ) -> None:
         """A shown suggestion was accepted (inserting `inserted_chars`, which typing speed
-        leaves out) or rejected; `document_length` is the length after it, when known."""
+        leaves out) or rejected; `document_length` is the length after it, by default the
+        last one reported (an editor sends the inserted text before the accept)."""
         with self._lock:
             self.decisions.append(accepted)
             self.last_outcome = "accepted" if accepted else "rejected"
+            if document_length is None and self._timeline:
+                document_length = self._timeline[-1][1]
             if document_length is not None:
                 self._timeline.append((now, document_length, inserted_chars if accepted else 0))
                 self._forget_before(now)
 
-    def document_length(self, now: float, length: float) -> None:
-        """The active document's length at `now`: typing speed is its growth."""
+    def document_length(self, now: float, length: float, document: str = "") -> None:
+        """The length at `now` of the document being typed in: typing speed is its growth."""
         with self._lock:
+            if document != self._document:
+                self._timeline.clear()
+                self._document = document
             self._timeline.append((now, length, 0))
             self._forget_before(now)
 
     def acceptance_rate(self) -> float | None:
         with self._lock:
-            return sum(self.decisions) / len(self.decisions) if self.decisions else None
+            return self._rate()
+
+    def _rate(self) -> float | None:
+        return sum(self.decisions) / len(self.decisions) if self.decisions else None
 
     def typing_speed(self, now: float, document_length: float | None) -> float | None:
         """Net characters typed per second over the last seconds, accepted text excluded."""
@@ -87,7 +98,7 @@ class UserHistory:
         speed = self.typing_speed(now, document_length)
         with self._lock:
             since = None if self.last_shown is None else max(now - self.last_shown, 0.0)
-            rate = sum(self.decisions) / len(self.decisions) if self.decisions else None
+            rate = self._rate()
             last = self.last_outcome
         return ContextSnapshot(
             prefix=prefix,
