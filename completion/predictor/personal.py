@@ -21,7 +21,13 @@ from pathlib import Path
 from completion.predictor.features import Stage, feature_names
 from completion.predictor.gate import AcceptanceGate
 from completion.predictor.model import AcceptanceModel, ModelFileError
-from completion.predictor.train import PRIOR_DIR, fit_personal, load_prior, personal_weight
+from completion.predictor.train import (
+    MIN_PERSONAL_EVENTS,
+    PRIOR_DIR,
+    fit_personal,
+    load_prior,
+    personal_weight,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,8 @@ class Personalizer:
     def _retrain(self) -> None:
         try:
             examples = [(dict(f), bool(y)) for f, y in self._examples()]
+            if len(examples) < MIN_PERSONAL_EVENTS or len(examples) == self.trained_on:
+                return  # nothing to fit, or nothing new: spare the child process
             self._directory.mkdir(parents=True, exist_ok=True)
             data = self._directory / "examples.json"
             data.write_text(json.dumps(examples))
