@@ -411,6 +411,28 @@ def bench_personas(log_path: str | None, cups: str | None, history: int,
     _emit(results, format_table(results), as_json)
 
 
+@bench.command("shaped-model")
+@click.argument("out", required=False, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
+def bench_shaped_model(out: str | None, seed: int) -> None:
+    """Write a GGUF shaped like Qwen2.5-Coder-0.5B Q8_0 with random weights, to time it.
+
+    Speed only: the weights are random and the tokenizer is SmolLM2's. Default OUT: the
+    model cache. Use it as `tactful bench replay --model OUT`.
+    """
+    try:
+        from evaluation.shaped_model import QWEN25_CODER_05B, default_path, write_shaped_gguf
+    except ModuleNotFoundError as exc:  # gguf comes with the dev extra only
+        raise click.ClickException(f"{exc}: pip install gguf") from None
+    from models.store import resolve
+
+    tokenizer = resolve("smollm2-135m").path  # its vocabulary is borrowed
+    path = write_shaped_gguf(Path(out) if out else default_path(), tokenizer, seed=seed)
+    click.echo(str(path))
+    click.echo(f"{path.stat().st_size / 1e6:.0f} MB, Q8_0, seed {seed}")
+    click.echo(QWEN25_CODER_05B.describe())
+
+
 def _feedback_store(path: str | None) -> FeedbackStore:
     from feedback.paths import default_feedback_path
     from feedback.store import FeedbackStore
