@@ -10,6 +10,13 @@ suggestion passes gate 2 before it is shown; the result carries both decisions a
 features they saw, for the feedback log. Outcomes the editor never reports are inferred:
 the next request in a document rejects the suggestion still open there, unless the user
 is typing through it.
+
+Speed comes from not recomputing. `instant` answers without the model where it can: the
+rest of a suggestion the user is typing through, or a result cached for the same text
+around the cursor. A document's retrieved context is kept while the cursor stays near
+where it was retrieved, so the prompt's first tokens (and llama.cpp's KV cache for them)
+survive keystrokes; `prepare` refreshes it while the user pauses, and evaluates the new
+prompt then, not when the next key is pressed.
 """
 
 from __future__ import annotations
@@ -20,10 +27,11 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from completion import rules
+from completion.extent import stop_rule_for
 from completion.postprocess import Surroundings, postprocess
 from completion.predictor.features import (
     ContextSnapshot,
@@ -36,9 +44,8 @@ from completion.predictor.history import UserHistory
 from completion.predictor.memory import RejectionMemory
 from completion.prompt import PromptBudget, build_prompt, prefix_window
 from completion.request import CompletionRequest, CompletionResult, Suggestion
-from completion.stops import BlockStop, LineStop
 from context.snippet import ContextQuery, Snippet
-from models.backend import GenerationParams, ModelBackend, StopRule
+from models.backend import GenerationParams, ModelBackend, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,10 @@ class EngineSettings:
     file_header: bool = True  # start the prompt with the file's path
     use_fim: bool = True  # the model's FIM template where it has one
     use_repo_layout: bool = True  # context as files of the model's repository layout
+    # A document's context is retrieved again only when the cursor is this many lines from
+    # where it was retrieved (or by `prepare`, while the user pauses): a new context means
+    # a new prompt start, which the model must evaluate again.
+    context_refresh_lines: int = 24
 
 
 class UnknownSuggestionError(KeyError):
@@ -82,8 +93,19 @@ class _Open:
     hidden: bool = False  # held back by gate 2: typing its start reveals the rest
 
 
+@dataclass
+class _ContextBlock:
+    """The retrieved context a document's prompts start with, kept across keystrokes."""
+
+    path: str
+    line: int  # the cursor's line when it was retrieved
+    snippets: list[Snippet] = field(default_factory=list)
+    version: int = 0
+
+
 class CompletionEngine:
     REMEMBERED = 256  # suggestions kept for accept and typing-through
+    CACHED = 64  # results kept by the text around the cursor
 
     def __init__(
         self,
@@ -108,19 +130,29 @@ class CompletionEngine:
         self._accepted_length: dict[str, int] = {}
         self._open: dict[str, _Open] = {}  # document id -> its undecided suggestion
         self._places: dict[str, tuple[str, str]] = {}  # suggestion id -> (document, line)
+        self._blocks: dict[str, _ContextBlock] = {}  # document id -> its context
+        self._versions = 0
+        # (document, text before and after the cursor, context version) -> suggestion
+        self._results: OrderedDict[tuple[str, str, str, int], Suggestion] = OrderedDict()
         self._lock = threading.Lock()
 
     def complete(
-        self, request: CompletionRequest, cancel: threading.Event | None = None
+        self,
+        request: CompletionRequest,
+        cancel: threading.Event | None = None,
+        watch: Callable[[str], bool] | None = None,
     ) -> CompletionResult:
+        """A suggestion for `request`: at once if `instant` has one, else from the model.
+        `cancel` and `watch` stop the model early (see GenerationParams)."""
         started = time.perf_counter()
-        result = self._complete(request, cancel)
+        result = self.instant(request) or self._complete(request, cancel, watch)
         result.timings.total_ms = (time.perf_counter() - started) * 1000
         return result
 
-    def _complete(
-        self, request: CompletionRequest, cancel: threading.Event | None
-    ) -> CompletionResult:
+    def instant(self, request: CompletionRequest) -> CompletionResult | None:
+        """An answer that needs no model: the rest of the suggestion the user is typing
+        through, or one cached for this very text around the cursor. Cheap and
+        thread-safe, so a server can try it before queueing for the model."""
         through, revealed = self._typed_through(request)
         if through is not None:
             if revealed:
@@ -129,11 +161,30 @@ class CompletionEngine:
                 suggestions=[through],
                 reason="typed_through_hidden" if revealed else "typed_through",
             )
+        cached = self._cached(request)
+        if cached is not None:
+            self.history.shown(self.clock())
+            return CompletionResult(suggestions=[cached], reason="cached")
+        return None
+
+    def likelihood(self, request: CompletionRequest) -> float | None:
+        """Gate 1's P(accept) here over its threshold (1 is where it skips), or None without
+        a gate: the debounce starts likelier requests sooner."""
+        if self.gate is None or request.trigger == "invoked":
+            return None
+        return self.gate.score(pre_features(self._snapshot(request)), request.language)
+
+    def _complete(
+        self,
+        request: CompletionRequest,
+        cancel: threading.Event | None,
+        watch: Callable[[str], bool] | None,
+    ) -> CompletionResult:
         reason = rules.skip_reason(request)
         if reason:
             return CompletionResult(reason=reason)
-        if cancel is not None and cancel.is_set():
-            return CompletionResult(reason="cancelled")
+        if (cancel is not None and cancel.is_set()) or (watch is not None and not watch("")):
+            return CompletionResult(reason="cancelled")  # before any model work
 
         invoked = request.trigger == "invoked"
         snapshot = self._snapshot(request) if self.gate is not None else None
@@ -148,27 +199,15 @@ class CompletionEngine:
         backend = self.backend
         s = self.settings
         context_started = time.perf_counter()
-        snippets = self._retrieve(request)
+        snippets, version = self._context(request)
         result.timings.context_ms = (time.perf_counter() - context_started) * 1000
-        prompt = build_prompt(
-            prefix=request.prefix,
-            suffix=request.suffix,
-            path=request.path if s.file_header else "",
-            language=request.language,
-            fim=backend.fim if s.use_fim else None,
-            budget=PromptBudget(s.prefix_tokens, s.suffix_tokens),
-            count=backend.count_tokens,
-            snippets=snippets,
-            layout=backend.repo_layout if s.use_repo_layout else None,
-            repo=request.workspace,
-        )
+        prompt = self._prompt(request, snippets)
         line_before = rules.line_before_cursor(request)
         line_after = rules.line_after_cursor(request)
-        stop: StopRule
-        if rules.is_mid_line(request):
-            stop = LineStop()
-        else:
-            stop = BlockStop(line_before, _first_nonblank_line(request.suffix), s.max_lines)
+        # One line or a block, by syntax: the rest of a comment or an expression, the
+        # body of an empty block.
+        stop, _extent = stop_rule_for(request.text, request.offset, request.language,
+                                      s.max_lines)
         generation = backend.generate(
             prompt,
             stop,
@@ -176,6 +215,7 @@ class CompletionEngine:
                 max_tokens=s.max_tokens,
                 cancel=cancel,
                 deadline=time.monotonic() + s.time_budget_ms / 1000,
+                watch=watch,
             ),
         )
         result.timings.prompt_ms = generation.prompt_ms
@@ -227,6 +267,10 @@ class CompletionEngine:
         with self._lock:
             self._places[suggestion.id] = (request.document_id, place)
             self._open[request.document_id] = _Open(suggestion, request.prefix)
+            if request.document_id:
+                self._results[_result_key(request, version)] = suggestion
+                while len(self._results) > self.CACHED:
+                    self._results.popitem(last=False)
         self.history.shown(self.clock())
         result.suggestions.append(suggestion)
         result.reason = "shown:exploration" if result.exploration else "shown"
@@ -274,6 +318,84 @@ class CompletionEngine:
                 return None, False  # never shown: nothing to turn down
         self.record_outcome(made.id, "rejected")
         return None, False
+
+    def _cached(self, request: CompletionRequest) -> Suggestion | None:
+        """A suggestion made before for this same text around the cursor (the user came
+        back, e.g. with Backspace, or asked again), while it is undecided. An explicit
+        request always gets a fresh one."""
+        if request.trigger == "invoked" or not request.document_id:
+            return None
+        with self._lock:
+            block = self._blocks.get(request.document_id)
+            key = _result_key(request, block.version if block else 0)
+            made = self._results.get(key)
+            if made is None or self._outcomes.get(made.id) is not None:
+                return None  # decided already: typed through, accepted or turned down
+            self._open[request.document_id] = _Open(made, request.prefix)
+        return Suggestion(made.id, made.text, request.offset, made.document_id)
+
+    def _context(self, request: CompletionRequest) -> tuple[list[Snippet], int]:
+        """The document's kept context and its version, retrieved again only when there is
+        none yet or the cursor has moved far from where it was retrieved."""
+        if not request.document_id:
+            return self._retrieve(request), 0
+        line = request.prefix.count("\n")
+        with self._lock:
+            block = self._blocks.get(request.document_id)
+        if (block is not None and block.path == request.path
+                and abs(block.line - line) <= self.settings.context_refresh_lines):
+            return block.snippets, block.version
+        block = self._store_block(request, line, self._retrieve(request))
+        return block.snippets, block.version
+
+    def _store_block(self, request: CompletionRequest, line: int,
+                     snippets: list[Snippet]) -> _ContextBlock:
+        with self._lock:
+            self._versions += 1
+            block = _ContextBlock(request.path, line, snippets, self._versions)
+            self._blocks[request.document_id] = block
+        return block
+
+    def forget_document(self, document_id: str) -> None:
+        """A closed document: drop its context and cached results."""
+        with self._lock:
+            self._blocks.pop(document_id, None)
+            for key in [k for k in self._results if k[0] == document_id]:
+                del self._results[key]
+
+    def prepare(self, request: CompletionRequest, cancel: threading.Event | None = None) -> int:
+        """While the user pauses: retrieve the context for `request` again (kept only if
+        it changed) and evaluate its prompt into the model's cache, so the next keystroke
+        starts warm. Returns the prompt tokens evaluated now; stops when cancelled."""
+        if rules.skip_reason(request):
+            return 0
+        snippets = self._retrieve(request)
+        if request.document_id:
+            with self._lock:
+                block = self._blocks.get(request.document_id)
+            if block is None or block.snippets != snippets or block.path != request.path:
+                self._store_block(request, request.prefix.count("\n"), snippets)
+            else:
+                block.line = request.prefix.count("\n")
+        return self.backend.prewarm(
+            self._prompt(request, snippets),
+            GenerationParams(max_tokens=self.settings.max_tokens, cancel=cancel),
+        )
+
+    def _prompt(self, request: CompletionRequest, snippets: list[Snippet]) -> Prompt:
+        s, backend = self.settings, self.backend
+        return build_prompt(
+            prefix=request.prefix,
+            suffix=request.suffix,
+            path=request.path if s.file_header else "",
+            language=request.language,
+            fim=backend.fim if s.use_fim else None,
+            budget=PromptBudget(s.prefix_tokens, s.suffix_tokens),
+            count=backend.count_tokens,
+            snippets=snippets,
+            layout=backend.repo_layout if s.use_repo_layout else None,
+            repo=request.workspace,
+        )
 
     def _retrieve(self, request: CompletionRequest) -> list[Snippet]:
         """Context for the request; a failing source costs the context, not the completion."""
@@ -360,17 +482,16 @@ def context_query(request: CompletionRequest, settings: EngineSettings,
     )
 
 
+def _result_key(request: CompletionRequest, version: int) -> tuple[str, str, str, int]:
+    """What a cached result is found by: the text around the cursor, and the context."""
+    return (request.document_id, request.prefix[-1024:],
+            rules.line_after_cursor(request), version)
+
+
 def _place(prefix: str) -> str:
     """Where a suggestion was made, for rejection memory: the cursor's line so far and the
     line above, which tell places apart better than a line number that edits shift."""
     return "\n".join(prefix.split("\n")[-2:])[-300:]
-
-
-def _first_nonblank_line(text: str) -> str:
-    for line in text.split("\n"):
-        if line.strip():
-            return line.strip()
-    return ""
 
 
 def _previous_nonblank_line(prefix: str) -> str:

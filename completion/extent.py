@@ -20,7 +20,7 @@ from typing import Literal
 
 from tree_sitter import Node, Parser
 
-from completion.stops import BlockStop, LineStop, RepetitionStop, Stops
+from completion.stops import BlockStop, LineStop, RepetitionStop, Stops, indent_width
 from context.languages import grammar
 from models.backend import StopRule
 
@@ -133,7 +133,8 @@ def stop_rule_for(
     repetition = RepetitionStop(line_before, _recent_lines(text, line_start))
     first: StopRule
     if extent.multiline:
-        first = BlockStop(line_before, _first_nonblank_line(text, offset), max_lines)
+        after, indent = _first_nonblank_line(text, offset)
+        first = BlockStop(line_before, after, max_lines, indent)
     else:
         first = LineStop()
     return Stops((first, repetition)), extent
@@ -283,15 +284,16 @@ def _recent_lines(text: str, line_start: int) -> tuple[str, ...]:
     return tuple(reversed(lines))
 
 
-def _first_nonblank_line(text: str, offset: int) -> str:
+def _first_nonblank_line(text: str, offset: int) -> tuple[str, int]:
     """The first non-blank line of the text after the cursor (the rest of the cursor's line
-    first), stripped: what the engine gives BlockStop to stop at."""
+    first), stripped, and its indentation: where BlockStop stops."""
     start = offset
     while start <= len(text):
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
-        line = text[start:end].strip()
-        if line:
-            return line
+        line = text[start:end]
+        if line.strip():
+            line_start = text.rfind("\n", 0, start) + 1
+            return line.strip(), indent_width(text[line_start:start] + line)
         start = end + 1
-    return ""
+    return "", 0

@@ -47,6 +47,8 @@ class BlockStop:
     line_start: str
     next_suffix_line: str = ""  # first non-blank line after the cursor, stripped
     max_lines: int = 8
+    # Its indentation, when known: an inner `}` is not the `}` that closes the block.
+    next_suffix_indent: int | None = None
 
     def __call__(self, text: str) -> int | None:
         lines = text.split("\n")
@@ -55,11 +57,12 @@ class BlockStop:
             return None
         first_indent = indent_width(self.line_start + complete[0])
         offset = len(complete[0]) + 1
-        if self._repeats_suffix(complete[0]):
+        if self._repeats_suffix(complete[0], first_indent):
             return 0
         for line in complete[1:]:
             if line.strip() and (
-                indent_width(line) < first_indent or self._repeats_suffix(line)
+                indent_width(line) < first_indent
+                or self._repeats_suffix(line, indent_width(line))
             ):
                 return offset - 1
             offset += len(line) + 1
@@ -67,8 +70,9 @@ class BlockStop:
             return offset - 1
         return None
 
-    def _repeats_suffix(self, line: str) -> bool:
-        return bool(self.next_suffix_line) and line.strip() == self.next_suffix_line
+    def _repeats_suffix(self, line: str, indent: int) -> bool:
+        return (bool(self.next_suffix_line) and line.strip() == self.next_suffix_line
+                and self.next_suffix_indent in (None, indent))
 
 
 # A unit of up to 12 characters repeated 8 times or more in a row on one line: `)))))))))`,

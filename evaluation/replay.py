@@ -48,21 +48,22 @@ from evaluation.corpus import Package, load_corpus
 from evaluation.lsp_session import ServerSession, first_item, item_text
 from evaluation.metrics import percentile
 from feedback.paths import FEEDBACK_FILE
-from lsp.handlers import COMPLETION_LOG
+from lsp.jobs import COMPLETION_LOG
 from lsp.positions import position_at
 from models import registry, store
 from models.backend import GenerationParams, Prompt
 from models.llama import LlamaBackend, LlamaSettings
 
 # What marks the server's per-completion records in its log.
-PROBE = f"lsp.handlers: {COMPLETION_LOG}"
+PROBE = f"lsp.jobs: {COMPLETION_LOG}"
 PUNCTUATION = frozenset("([{,:.=")
 SUMMARY_KEYS = (
     "keystrokes", "shown", "accepted", "acceptance_rate", "chars_saved_per_char_typed",
     "model_calls_per_100_keystrokes", "latency_ms_p50", "latency_ms_p95",
     "floor_ratio_p50", "floor_ratio_p95", "peak_rss_mb",
 )
-NAIVE_NOTE = "naive turns off KV-cache reuse and the acceptance gate; typing-through stays"
+NAIVE_NOTE = ("naive turns off KV-cache reuse, the acceptance gate, the debounce, pre-warming "
+              "and speculation; typing-through stays")
 SETTLE_SECONDS = 30.0  # how long to wait for the server to answer requests left at the end
 WARM_UP = "#replay-warm-up"  # marks the warm-up copy of a document (same path, same prompt)
 WARM_UP_SECONDS = 300.0
@@ -783,8 +784,10 @@ def replay_packages(
     options: dict[str, Any] = {**(server_options or {}), "model": name}
     options.setdefault("acceptanceGate", gate and not naive)
     if naive:
-        options["kvCacheReuse"] = False
+        options.update(kvCacheReuse=False, debounceMs=0, prewarm=False)
     mode = "naive" if naive else "tactful" if options["acceptanceGate"] else "tactful-no-gate"
+    if options.get("debounceMs") == 0 and not naive:
+        mode += "-no-debounce"
     data = out / "data"
     shutil.rmtree(data, ignore_errors=True)  # this run's feedback log, and only this run's
     _progress(f"{mode}: {len(regions)} regions, {name}, {cps:g} chars/s")
@@ -820,7 +823,8 @@ def replay_packages(
         ],
         # Other work on the machine, which the latencies (not the ratios) move with.
         "load_average_before_after": [load_before, load_after],
-        "naive_disables": ["kv_cache_reuse", "acceptance_gate"] if naive else [],
+        "naive_disables": ["kv_cache_reuse", "acceptance_gate", "debounce", "prewarm"]
+        if naive else [],
         "feedback_log": str(data / FEEDBACK_FILE),
         "note": NAIVE_NOTE if naive else "",
     }

@@ -352,20 +352,34 @@ def bench_index(corpora: tuple[str, ...], out: str, edits: int, seed: int,
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--files", default=4, show_default=True, help="How many held-out regions.")
 @click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
-@click.option("--naive", is_flag=True, help="No KV-cache reuse and no acceptance gate.")
+@click.option("--naive", is_flag=True,
+              help="No KV-cache reuse, gate, debounce, pre-warming or speculation.")
 @click.option("--gate/--no-gate", default=True, show_default=True,
               help="The acceptance predictor's gates.")
+@click.option("--debounce/--no-debounce", default=True, show_default=True,
+              help="The adaptive debounce (off: every request goes to the model at once).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=JSON",
+              help="A server setting for the run, e.g. --set maxTokens=24 (repeatable).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gate: bool,
-                 seed: int, model: str | None, as_json: bool) -> None:
+                 debounce: bool, settings: tuple[str, ...], seed: int, model: str | None,
+                 as_json: bool) -> None:
     """A simulated developer types held-out code through the real server."""
     _setup_logging("warning")
     from evaluation.replay import format_table, run_replay
 
+    options: dict[str, object] = {} if debounce else {"debounceMs": 0}
+    for item in settings:
+        key, _, value = item.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise click.BadParameter(f"{item!r}: the value must be JSON",
+                                     param_hint="--set") from None
     summary = run_replay(Path(corpus), Path(out), files=files, cps=cps, naive=naive,
-                         seed=seed, model=model, gate=gate)
+                         seed=seed, model=model, gate=gate, server_options=options)
     _emit(summary, format_table(summary), as_json)
 
 

@@ -37,6 +37,8 @@ class Config:
     suffix_tokens: int = 256
     time_budget_ms: int = 3000
     kv_cache_reuse: bool = True
+    debounce_ms: int = -1
+    prewarm: bool = True
     context_tokens: int = 384
     context_sources: tuple[str, ...] = SOURCES
     index_enabled: bool = True
@@ -80,6 +82,15 @@ SETTINGS: dict[str, Setting] = {
     "kv_cache_reuse": Setting("kvCacheReuse",
                               "Reuse llama.cpp's KV cache across requests (off only to "
                               "measure what it saves)."),
+    "debounce_ms": Setting(
+        "debounceMs", "Wait this long after a keystroke before calling the model; -1 adapts "
+        "it to your typing rhythm and the model's speed (no wait when the model keeps up).",
+        minimum=-1, maximum=5000,
+    ),
+    "prewarm": Setting(
+        "prewarm", "While you pause, refresh the repository context and evaluate the prompt; "
+        "after an accept, compute the next suggestion before it is asked for.",
+    ),
     "context_tokens": Setting(
         "contextTokens", "Of prefixTokens, the most for repository context; 0 turns it off.",
         minimum=0, maximum=65536,

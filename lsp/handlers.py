@@ -14,20 +14,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from completion.engine import CompletionEngine, UnknownSuggestionError
+from completion.engine import UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult
-from lsp.documents import uri_to_path
+from lsp.documents import Document, uri_to_path
+from lsp.jobs import log_completion
 from lsp.positions import PositionError, position_at
 from lsp.server import TactfulServer
 
@@ -38,8 +37,6 @@ PARTIAL_ACCEPT = "tactful/partialAccept"
 DISMISS = "tactful/dismiss"
 SHOWN = "tactful/shown"
 EXPLAIN = "tactful/explain"
-# Debug log lines "completion {json}", one per completion the engine ran.
-COMPLETION_LOG = "completion "
 
 
 def create_server() -> TactfulServer:
@@ -100,6 +97,7 @@ def create_server() -> TactfulServer:
             ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it")
             return
         document_changed(ls, doc.uri, doc.text)
+        ls.jobs.keystroke(doc.uri, time.monotonic())
         if ls.feedback is not None:  # typing speed, for the predictor
             ls.feedback.history.document_length(ls.feedback.clock(), len(doc.text), doc.uri)
         path = relative_path(doc.uri, ls.workspace_root)
@@ -110,8 +108,9 @@ def create_server() -> TactfulServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: TactfulServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        if (cancel := ls.pending.pop(uri, None)) is not None:
-            cancel.set()
+        ls.jobs.closed(uri)
+        if ls.engine is not None:
+            ls.engine.forget_document(uri)
         ls.documents.close(uri)
         if ls.live_index is not None and (path := uri_to_path(uri)) is not None:
             ls.live_index.document_closed(Path(path))
@@ -133,32 +132,15 @@ def create_server() -> TactfulServer:
         engine = await ls.wait_for_engine()
         if engine is None:
             return None
-        request = CompletionRequest(
-            text=doc.text,
-            offset=offset,
-            language=doc.language_id,
-            path=relative_path(uri, ls.workspace_root),
-            trigger="invoked"
-            if params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-            else "typed",
-            document_id=uri,
-            workspace=os.path.basename(ls.workspace_root or ""),
-        )
-        # A newer request in a document makes the older one's answer useless: stop it.
-        if (previous := ls.pending.get(uri)) is not None:
-            previous.set()
-        cancel = threading.Event()
-        ls.pending[uri] = cancel
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                ls.model_thread, complete_and_log, engine, request, cancel
-            )
-        except asyncio.CancelledError:  # $/cancelRequest: stop the model at its next token
-            cancel.set()
-            raise
-        finally:
-            if ls.pending.get(uri) is cancel:
-                del ls.pending[uri]
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        request = make_request(ls, doc, offset, "invoked" if invoked else "typed")
+        ls.jobs.requested(engine, request)
+        # Typing through a suggestion, or a cached one: no model, no wait.
+        result = engine.instant(request)
+        if result is not None:
+            log_completion(request, result)
+        else:
+            result = await ls.jobs.complete(engine, request)
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
             ls.feedback.completed(request, result, position)
@@ -172,9 +154,19 @@ def create_server() -> TactfulServer:
         try:
             if engine is None:
                 raise UnknownSuggestionError(args[0])
-            engine.accept(args[0])
+            suggestion = engine.accept(args[0])
         except UnknownSuggestionError:
             raise JsonRpcInvalidParams(f"unknown completion id {args[0]!r}") from None
+        doc = ls.documents.get(suggestion.document_id)
+        if doc is not None and ls.config.enabled:
+            # The next suggestion, computed while the user reads the accepted one. Editors
+            # insert before or after running the command: predict the text either way.
+            end = suggestion.offset + len(suggestion.text)
+            text = doc.text
+            if text[suggestion.offset:end] != suggestion.text:
+                text = text[:suggestion.offset] + suggestion.text + text[suggestion.offset:]
+            if end <= len(text):
+                ls.jobs.accepted(engine, make_request(ls, doc, end, "typed", text))
 
     @server.feature(PARTIAL_ACCEPT)
     def partial_accept(ls: TactfulServer, params: Any) -> None:
@@ -209,6 +201,7 @@ def create_server() -> TactfulServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TactfulServer, _: Any) -> None:
+        ls.jobs.stop_all()
         ls.shutdown_model()
 
     return server
@@ -221,24 +214,17 @@ def document_changed(ls: TactfulServer, uri: str, text: str) -> None:
         ls.live_index.document_changed(Path(path), text)
 
 
-def complete_and_log(
-    engine: CompletionEngine, request: CompletionRequest, cancel: threading.Event
-) -> CompletionResult:
-    """Run on the model thread, so even a request the client cancelled meanwhile (its
-    coroutine is gone) leaves its record in the log: what the model did, and why."""
-    result = engine.complete(request, cancel)
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(COMPLETION_LOG + "%s", json.dumps({
-            "document": request.document_id,
-            "reason": result.reason,
-            "prompt_tokens": result.prompt_tokens,
-            "reused_tokens": result.reused_tokens,
-            "generated_tokens": result.generated_tokens,
-            "total_ms": round(result.timings.total_ms, 2),
-            "prompt_ms": round(result.timings.prompt_ms, 2),
-            "decode_ms": round(result.timings.decode_ms, 2),
-        }))
-    return result
+def make_request(ls: TactfulServer, doc: Document, offset: int, trigger: str,
+                 text: str | None = None) -> CompletionRequest:
+    return CompletionRequest(
+        text=doc.text if text is None else text,
+        offset=offset,
+        language=doc.language_id,
+        path=relative_path(doc.uri, ls.workspace_root),
+        trigger="invoked" if trigger == "invoked" else "typed",
+        document_id=doc.uri,
+        workspace=os.path.basename(ls.workspace_root or ""),
+    )
 
 
 def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import sqlite3
-import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
+from completion.debounce import DebounceSettings
 from completion.engine import CompletionEngine, ContextSource, EngineSettings
 from context.edits import RecentEdits
 from context.index import WorkspaceIndex, default_index_path
@@ -34,6 +34,7 @@ from lsp import config as config_module
 from lsp.config import Config
 from lsp.documents import DocumentStore, uri_to_path
 from lsp.feedback_link import FeedbackLink
+from lsp.jobs import ModelJobs
 from models import store
 from models.backend import ModelBackend
 from models.errors import ModelError
@@ -85,8 +86,8 @@ class TactfulServer(LanguageServer):
         self.model_error: str | None = None
         self._loading: Future[CompletionEngine] | None = None
         self._loaded_key: tuple[Any, ...] | None = None
-        # The cancel flag of the running or queued request of each document.
-        self.pending: dict[str, threading.Event] = {}
+        # When and how the model is called: debounce, joining, idle work.
+        self.jobs = ModelJobs(self.model_thread)
         self.edits = RecentEdits()
         self.retriever = Retriever(None, edits=self.edits)
         self.live_index: LiveIndex | None = None
@@ -119,6 +120,9 @@ class TactfulServer(LanguageServer):
         config, errors = config_module.parse(raw, self.config)
         self.config = config
         self.retriever.settings = RetrievalSettings(sources=config.context_sources)
+        self.jobs.prewarm = config.prewarm
+        self.jobs.debounce.settings = DebounceSettings(
+            fixed_ms=None if config.debounce_ms < 0 else config.debounce_ms)
         if self.feedback is not None:
             self.feedback.apply_config(config)
         logging.getLogger().setLevel(config.log_level.upper())
@@ -197,8 +201,7 @@ class TactfulServer(LanguageServer):
         return self.engine
 
     def shutdown_model(self) -> None:
-        for cancel in self.pending.values():
-            cancel.set()
+        self.jobs.stop_all()
         self.model_thread.shutdown(wait=False, cancel_futures=True)
         if self.live_index is not None:
             self.live_index.stop()

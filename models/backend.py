@@ -8,6 +8,7 @@ of editors or of code; the engine knows nothing of llama.cpp.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,6 +66,15 @@ class GenerationParams:
     max_tokens: int = 64
     cancel: threading.Event | None = None
     deadline: float | None = None  # time.monotonic() after which generation stops
+    # Called with the text so far after each token; False stops generation ("cancelled").
+    # A keystroke that agrees with the text so far lets it run on (see completion.inflight).
+    watch: Callable[[str], bool] | None = None
+
+    def stopped(self, text: str = "") -> bool:
+        """Whether the caller no longer wants this generation."""
+        if self.cancel is not None and self.cancel.is_set():
+            return True
+        return self.watch is not None and not self.watch(text)
 
 
 class ModelBackend(Protocol):
@@ -86,4 +96,10 @@ class ModelBackend(Protocol):
 
         Must be called from one thread at a time.
         """
+        ...
+
+    def prewarm(self, prompt: Prompt, params: GenerationParams) -> int:
+        """Evaluate `prompt` into the KV cache without generating, so that a later prompt
+        that starts with it begins warm; stops between chunks when cancelled. Returns the
+        prompt tokens evaluated now (0 when all were cached)."""
         ...

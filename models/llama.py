@@ -48,6 +48,10 @@ def _keep_stdout_open() -> None:
 _keep_stdout_open()
 
 GGUF_MAGIC = b"GGUF"
+# Prompt tokens evaluated between two looks at the cancel flag: a keystroke stops a long
+# prompt within about one chunk, and what was evaluated stays in the KV cache for the next
+# prompt that shares it. Small enough to answer fast, large enough to batch well.
+PROMPT_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -143,16 +147,20 @@ class LlamaBackend:
     def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
         if not self._reuse_kv_cache:
             self._llm.reset()
-        tokens = self.tokenize(prompt)
+        tokens = self._prompt_tokens(prompt, params.max_tokens)
         if not tokens:
             # Nothing to condition on (an empty file, a model without BOS): llama.cpp
             # cannot sample from an empty context.
             return Generation(text="", stopped_by="empty_prompt")
-        limit = self.context_size - params.max_tokens
-        if len(tokens) > limit:
-            # The engine budgets prompts; this only guards a caller that did not.
-            tokens = tokens[len(tokens) - limit :]
         reused = self._common_prefix(tokens)
+        started = time.perf_counter()
+        # All but the last token in cancellable chunks; llama.cpp's generate then evaluates
+        # the last one and samples.
+        if not self._evaluate(tokens[:-1], params):
+            return Generation(
+                text="", stopped_by="cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
+                prompt_ms=(time.perf_counter() - started) * 1000,
+            )
         logprobs: list[float] = []
 
         def record_logprob(_ids: Any, logits: np.ndarray) -> np.ndarray:
@@ -164,7 +172,6 @@ class LlamaBackend:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
         stopped_by = "max_tokens"
-        started = time.perf_counter()
         first_token_at: float | None = None
         n_generated = 0
         for token in self._llm.generate(
@@ -186,7 +193,7 @@ class LlamaBackend:
                 text = text[:cut]
                 stopped_by = "rule"
                 break
-            if params.cancel is not None and params.cancel.is_set():
+            if params.stopped(text):
                 stopped_by = "cancelled"
                 break
             if params.deadline is not None and time.monotonic() > params.deadline:
@@ -208,6 +215,37 @@ class LlamaBackend:
             prompt_ms=(first - started) * 1000,
             decode_ms=(ended - first) * 1000,
         )
+
+    def prewarm(self, prompt: Prompt, params: GenerationParams) -> int:
+        if not self._reuse_kv_cache:
+            return 0  # nothing would survive to the next request
+        tokens = self._prompt_tokens(prompt, params.max_tokens)
+        before = self._common_prefix(tokens)
+        self._evaluate(tokens, params)
+        return max(0, self._llm.n_tokens - before)
+
+    def _prompt_tokens(self, prompt: Prompt, max_tokens: int) -> list[int]:
+        tokens = self.tokenize(prompt)
+        limit = self.context_size - max_tokens
+        if len(tokens) > limit:
+            # The engine budgets prompts; this only guards a caller that did not.
+            tokens = tokens[len(tokens) - limit :]
+        return tokens
+
+    def _evaluate(self, tokens: list[int], params: GenerationParams) -> bool:
+        """Bring the KV cache to `tokens`, reusing their common prefix with what it holds,
+        in chunks with a look at the cancel flag between them. False if cancelled (the
+        chunks done so far stay cached)."""
+        llm = self._llm
+        done = self._common_prefix(tokens)
+        if done == len(tokens) and done == llm.n_tokens:
+            return True
+        llm.n_tokens = done  # llama-cpp-python's eval drops the KV cache from here on
+        for start in range(done, len(tokens), PROMPT_CHUNK):
+            if params.stopped():
+                return False
+            llm.eval(tokens[start : start + PROMPT_CHUNK])
+        return True
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0

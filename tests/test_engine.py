@@ -10,7 +10,7 @@ import pytest
 from completion.engine import CompletionEngine, EngineSettings, UnknownSuggestionError
 from completion.request import CompletionRequest
 from models.backend import GenerationParams, Prompt
-from models.llama import LlamaBackend, LlamaSettings
+from models.llama import PROMPT_CHUNK, LlamaBackend, LlamaSettings
 
 pytestmark = pytest.mark.model
 
@@ -108,3 +108,32 @@ def test_an_empty_prompt_generates_nothing_instead_of_failing(backend: LlamaBack
     # A model without BOS and a cursor at the start of a file give no prompt tokens at all.
     result = backend.generate(Prompt(()), lambda t: None, GenerationParams(max_tokens=4))
     assert (result.text, result.stopped_by) == ("", "empty_prompt")
+
+
+def test_prewarm_evaluates_the_prompt_so_the_next_generation_starts_warm(
+    backend: LlamaBackend,
+) -> None:
+    prompt = Prompt.plain(SOURCE * 3)
+    backend._llm.reset()
+    evaluated = backend.prewarm(prompt, GenerationParams())
+    assert evaluated > 100
+    assert backend.prewarm(prompt, GenerationParams()) == 0  # nothing left to do
+    generation = backend.generate(prompt, lambda _: None, GenerationParams(max_tokens=2))
+    assert generation.reused_tokens == generation.prompt_tokens  # all of it from the cache
+
+
+def test_a_cancelled_prompt_evaluation_keeps_what_it_did(backend: LlamaBackend) -> None:
+    prompt = Prompt.plain(SOURCE * 3)
+    backend._llm.reset()
+    looks = 0
+
+    def two_chunks(_: str) -> bool:
+        nonlocal looks
+        looks += 1
+        return looks <= 2
+
+    generation = backend.generate(prompt, lambda _: None, GenerationParams(watch=two_chunks))
+    assert generation.stopped_by == "cancelled" and generation.tokens == 0
+    # Two chunks were evaluated before the stop, and the next prompt starts from them.
+    again = backend.generate(prompt, lambda _: None, GenerationParams(max_tokens=2))
+    assert again.reused_tokens == 2 * PROMPT_CHUNK

@@ -267,7 +267,7 @@ def test_stop_rule_for_a_block_gives_the_engines_block_stop_and_a_repetition_sto
     assert ext == multi("line_start")
     assert stop == Stops(
         (
-            BlockStop("    ", "return a", 5),
+            BlockStop("    ", "return a", 5, 4),
             RepetitionStop("    ", ("x = 1", "y = 2", "def f(a):")),
         )
     )

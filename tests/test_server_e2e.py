@@ -171,7 +171,7 @@ async def test_bad_requests_get_errors_and_the_server_keeps_serving(
     assert items and items[0].insert_text
 
 
-async def test_a_newer_request_cancels_the_older_and_cancel_request_is_honoured(
+async def test_a_newer_request_joins_or_cancels_the_older_and_cancel_request_is_honoured(
     client: LanguageClient,
 ) -> None:
     await start(client, {"maxTokens": 200, "maxLines": 50})
@@ -180,15 +180,22 @@ async def test_a_newer_request_cancels_the_older_and_cancel_request_is_honoured(
     older = asyncio.ensure_future(complete(client, "file:///work/c.py", 4, 0))
     await asyncio.sleep(0)
     newer = await complete(client, "file:///work/c.py", 4, 0)
-    assert await older == []  # superseded: stopped, and answered with nothing
-    assert newer
+    assert newer and await older == newer  # the same place: one model call answers both
 
-    cancelled = asyncio.ensure_future(complete(client, "file:///work/c.py", 4, 0, msg_id="slow"))
+    open_doc(client, "file:///work/d.py", text)
+    older = asyncio.ensure_future(complete(client, "file:///work/d.py", 4, 0))
+    await asyncio.sleep(0)
+    elsewhere = await complete(client, "file:///work/d.py", 1, 0)
+    assert await older == []  # a request that does not continue it stops it: nothing
+    assert elsewhere is not None
+
+    open_doc(client, "file:///work/e.py", text)
+    cancelled = asyncio.ensure_future(complete(client, "file:///work/e.py", 4, 0, msg_id="slow"))
     await asyncio.sleep(0.05)
     client.protocol.notify("$/cancelRequest", types.CancelParams(id="slow"))
     with pytest.raises(JsonRpcException, match="cancel"):
         await cancelled
-    assert await complete(client, "file:///work/c.py", 1, 0)  # still serving
+    assert await complete(client, "file:///work/e.py", 1, 0)  # still serving
 
 
 async def test_bad_settings_are_reported_and_replaced_by_defaults(

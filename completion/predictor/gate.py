@@ -146,6 +146,15 @@ class AcceptanceGate:
             return Decision(True, "exploration", p, threshold, exploration=True)
         return Decision(False, "unlikely", p, threshold)
 
+    def score(self, features: Mapping[str, float], language: str) -> float | None:
+        """Gate 1's P(accept) over its threshold (no exploration drawn), None when the gate
+        is off: for the debounce, which starts likelier requests sooner."""
+        s = self.settings
+        if not s.enabled or self._models.prior_pre is None:
+            return None
+        threshold = s.cost.gate1_threshold(s.aggressiveness_for(language))
+        return self.probability(features, "pre") / max(threshold, 1e-6)
+
     def after(
         self, features: Mapping[str, float], language: str, chars: int, invoked: bool
     ) -> Decision:

@@ -19,6 +19,8 @@ export const SERVER_SETTING_KEYS = [
   'suffixTokens',
   'timeBudgetMs',
   'kvCacheReuse',
+  'debounceMs',
+  'prewarm',
   'contextTokens',
   'contextSources',
   'indexEnabled',

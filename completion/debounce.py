@@ -1,0 +1,76 @@
+"""How long to wait after a keystroke before calling the model.
+
+A model call that the next keystroke makes useless is pure waste: on two cores it also
+delays the call after it. Waiting a fixed time (the usual debounce) delays every
+suggestion, even when the user has stopped typing. This one adapts, like Tabby's, to the
+user's typing rhythm and to how long the model takes here:
+
+- no wait at the start of a line, where users pause to think (Cody starts those at once);
+- no wait where the model usually answers before the user's next key would come and the
+  acceptance predictor finds the place likely (a score of `likely_score` × gate 1's
+  threshold or more): that answer is worth having;
+- otherwise wait a little longer than the user's usual gap between keys, so that a key on
+  the usual beat replaces this request before it costs anything: a place the predictor is
+  unsure of gets its call only when the user pauses (Copilot too scales its delay by its
+  contextual filter's score), and a model slower than the user's typing is not started
+  on every key.
+
+Only gaps between keys of a burst count as rhythm: a pause to think is not a typing speed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from dataclasses import dataclass
+
+BURST_GAP_S = 1.0  # longer gaps are pauses, not typing
+SAMPLES = 24
+
+
+@dataclass(frozen=True)
+class DebounceSettings:
+    fixed_ms: int | None = None  # a fixed wait instead of the adaptive one (0: none)
+    slack: float = 1.5  # × the usual gap: a key on the usual beat comes first
+    likely_score: float = 2.0  # gate 1's P(accept) / its threshold that counts as likely
+    max_ms: float = 400.0
+
+
+class Debounce:
+    """The wait before a model call; told of keystrokes and of how long calls take."""
+
+    def __init__(self, settings: DebounceSettings | None = None) -> None:
+        self.settings = settings or DebounceSettings()
+        self._gaps: deque[float] = deque(maxlen=SAMPLES)
+        self._calls: deque[float] = deque(maxlen=SAMPLES)
+        self._last_key: float | None = None
+
+    def keystroke(self, now: float) -> None:
+        if self._last_key is not None and 0 < now - self._last_key < BURST_GAP_S:
+            self._gaps.append(now - self._last_key)
+        self._last_key = now
+
+    def model_call(self, seconds: float) -> None:
+        """How long a finished call took, from the request to the answer."""
+        self._calls.append(seconds)
+
+    def usual_gap(self) -> float | None:
+        return statistics.median(self._gaps) if len(self._gaps) >= 4 else None
+
+    def usual_call(self) -> float | None:
+        return statistics.median(self._calls) if len(self._calls) >= 4 else None
+
+    def delay(self, line_start: bool, score: float | None = None) -> float:
+        """Seconds to wait before calling the model for this request; `score` is gate 1's
+        P(accept) over its threshold, None without a predictor."""
+        s = self.settings
+        if s.fixed_ms is not None:
+            return s.fixed_ms / 1000
+        gap = self.usual_gap()
+        if line_start or gap is None:
+            return 0.0
+        call = self.usual_call()
+        keeps_up = call is not None and call <= gap
+        if keeps_up and (score is None or score >= s.likely_score):
+            return 0.0
+        return min(gap * s.slack, s.max_ms / 1000)

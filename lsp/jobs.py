@@ -1,0 +1,210 @@
+"""Model work for the server: when to call the model, and what to do with calls in flight.
+
+All model work runs on the one model thread. Per document there is at most one running
+completion (an `InFlight`). A new request either joins it (it continues what the user is
+typing: see completion.inflight), or stops it and, after the adaptive debounce, starts
+its own. While the user pauses, the thread prepares the next request (fresh context,
+prompt evaluated); after an accept it computes the next suggestion speculatively.
+Nothing here knows JSON-RPC: the handlers call `complete`, `keystroke`, `accepted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from completion import rules
+from completion.debounce import Debounce
+from completion.engine import CompletionEngine
+from completion.inflight import InFlight
+from completion.request import CompletionRequest, CompletionResult
+
+log = logging.getLogger(__name__)
+
+# Debug log lines "completion {json}", one per completion the engine ran or answered.
+COMPLETION_LOG = "completion "
+
+RunCompletion = Callable[
+    [CompletionEngine, CompletionRequest, threading.Event, Callable[[str], bool]],
+    CompletionResult,
+]
+IDLE_S = 0.5  # a pause this long is time to prepare the next request
+FINISHED = ("shown", "shown:exploration", "empty_after_postprocess")
+
+
+def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
+                     cancel: threading.Event, watch: Callable[[str], bool]) -> CompletionResult:
+    """Run on the model thread, so even a request the client cancelled meanwhile (its
+    coroutine is gone) leaves its record in the log: what the model did, and why."""
+    result = engine.complete(request, cancel, watch)
+    log_completion(request, result)
+    return result
+
+
+def log_completion(request: CompletionRequest, result: CompletionResult) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(COMPLETION_LOG + "%s", json.dumps({
+            "document": request.document_id,
+            "reason": result.reason,
+            "prompt_tokens": result.prompt_tokens,
+            "reused_tokens": result.reused_tokens,
+            "generated_tokens": result.generated_tokens,
+            "total_ms": round(result.timings.total_ms, 2),
+            "prompt_ms": round(result.timings.prompt_ms, 2),
+            "decode_ms": round(result.timings.decode_ms, 2),
+        }))
+
+
+class ModelJobs:
+    def __init__(self, executor: Executor, run: RunCompletion = complete_and_log,
+                 debounce: Debounce | None = None) -> None:
+        self.executor = executor
+        self.run = run  # engine.complete and its log line, on the model thread
+        self.debounce = debounce or Debounce()
+        self.prewarm = True  # prepare while idle, speculate after an accept
+        self._running: dict[str, tuple[InFlight, asyncio.Future[CompletionResult]]] = {}
+        self._idle: dict[str, asyncio.TimerHandle] = {}
+        self._latest: dict[str, CompletionRequest] = {}  # each document's last request
+        self._preparing: threading.Event | None = None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def requested(self, engine: CompletionEngine, request: CompletionRequest) -> None:
+        """Every request, answered instantly or not: where the user is, for idle work."""
+        self._latest[request.document_id] = request
+        self._schedule_idle(engine, request.document_id)
+
+    async def complete(self, engine: CompletionEngine, request: CompletionRequest,
+                       ) -> CompletionResult:
+        """The answer to a request that `engine.instant` could not answer."""
+        uri = request.document_id
+        self._stop_preparing()
+        running = self._running.get(uri)
+        if running is not None:
+            job, future = running
+            if job.join(request):
+                joined_as = job.joined
+                try:
+                    result = await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    if job.joined == joined_as:  # no later request has joined since
+                        job.abandon()
+                    raise
+                if job.request.prefix == request.prefix:
+                    log_completion(request, CompletionResult(result.suggestions, "joined"))
+                    return result
+                later = engine.instant(request)
+                if later is not None:
+                    later.reason = f"joined:{later.reason}"
+                    log_completion(request, later)
+                    return later
+                # It ended with nothing this request can use: ask afresh.
+            else:
+                job.cancel.set()
+        wait = self.debounce.delay(
+            line_start=not rules.line_before_cursor(request).strip(),
+            score=engine.likelihood(request),
+        )
+        if wait > 0:
+            await asyncio.sleep(wait)  # a cancel meanwhile costs no model call
+        job, future = self._start(engine, request)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if job.joined == 0:
+                job.abandon()
+            raise
+
+    def _start(self, engine: CompletionEngine, request: CompletionRequest,
+               ) -> tuple[InFlight, asyncio.Future[CompletionResult]]:
+        uri = request.document_id
+        job = InFlight(request)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        future = loop.run_in_executor(self.executor, self.run, engine, request, job.cancel,
+                                      job.watch)
+        entry = (job, future)
+        self._running[uri] = entry
+
+        def finished(f: asyncio.Future[CompletionResult]) -> None:
+            if self._running.get(uri) is entry:
+                del self._running[uri]
+            if not f.cancelled() and f.exception() is None and f.result().reason in FINISHED:
+                self.debounce.model_call(loop.time() - started)
+            self._schedule_idle(engine, uri)
+
+        future.add_done_callback(finished)
+        return entry
+
+    def keystroke(self, uri: str, now: float) -> None:
+        self.debounce.keystroke(now)
+        self._stop_preparing()
+        if (handle := self._idle.pop(uri, None)) is not None:
+            handle.cancel()
+
+    def closed(self, uri: str) -> None:
+        self._latest.pop(uri, None)
+        if (running := self._running.pop(uri, None)) is not None:
+            running[0].cancel.set()
+        if (handle := self._idle.pop(uri, None)) is not None:
+            handle.cancel()
+
+    def stop_all(self) -> None:
+        for job, _ in self._running.values():
+            job.cancel.set()
+        self._stop_preparing()
+
+    # -- idle work ------------------------------------------------------------------------
+
+    def accepted(self, engine: CompletionEngine, request: CompletionRequest) -> None:
+        """A suggestion was accepted: compute the one after it now, while the user reads,
+        so the request that follows the accept joins it or finds it done."""
+        if not self.prewarm or request.document_id in self._running:
+            return
+        self._start(engine, request)
+
+    def _schedule_idle(self, engine: CompletionEngine, uri: str) -> None:
+        if not self.prewarm:
+            return
+        if (handle := self._idle.pop(uri, None)) is not None:
+            handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle[uri] = loop.call_later(IDLE_S, self._prepare, engine, uri)
+
+    def _prepare(self, engine: CompletionEngine, uri: str) -> None:
+        self._idle.pop(uri, None)
+        request = self._latest.get(uri)
+        if request is None or self._running or self._preparing is not None:
+            return
+        cancel = threading.Event()
+        self._preparing = cancel
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, _prepare, engine, request, cancel)
+
+        def done(_: asyncio.Future[int]) -> None:
+            if self._preparing is cancel:
+                self._preparing = None
+
+        future.add_done_callback(done)
+
+    def _stop_preparing(self) -> None:
+        if self._preparing is not None:
+            self._preparing.set()
+            self._preparing = None
+
+
+def _prepare(engine: CompletionEngine, request: CompletionRequest,
+             cancel: threading.Event) -> int:
+    try:
+        tokens = engine.prepare(request, cancel)
+    except Exception:  # idle work must never take the server down
+        log.exception("preparing %s failed", request.document_id)
+        return 0
+    if tokens:
+        log.debug("prepared %s: %d prompt tokens evaluated while idle",
+                  request.document_id, tokens)
+    return tokens
