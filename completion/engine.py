@@ -363,20 +363,25 @@ class CompletionEngine:
             for key in [k for k in self._results if k[0] == document_id]:
                 del self._results[key]
 
-    def prepare(self, request: CompletionRequest, cancel: threading.Event | None = None) -> int:
-        """While the user pauses: retrieve the context for `request` again (kept only if
-        it changed) and evaluate its prompt into the model's cache, so the next keystroke
-        starts warm. Returns the prompt tokens evaluated now; stops when cancelled."""
+    def prepare(self, request: CompletionRequest, cancel: threading.Event | None = None,
+                refresh_context: bool = True) -> int:
+        """While the user pauses: evaluate the prompt for `request` into the model's cache,
+        so the next keystroke starts warm; with `refresh_context`, retrieve its context
+        again first (kept only if it changed). Returns the prompt tokens evaluated now;
+        stops when cancelled."""
         if rules.skip_reason(request):
             return 0
-        snippets = self._retrieve(request)
-        if request.document_id:
-            with self._lock:
-                block = self._blocks.get(request.document_id)
-            if block is None or block.snippets != snippets or block.path != request.path:
-                self._store_block(request, request.prefix.count("\n"), snippets)
-            else:
-                block.line = request.prefix.count("\n")
+        if refresh_context:
+            snippets = self._retrieve(request)
+            if request.document_id:
+                with self._lock:
+                    block = self._blocks.get(request.document_id)
+                if block is None or block.snippets != snippets or block.path != request.path:
+                    self._store_block(request, request.prefix.count("\n"), snippets)
+                else:
+                    block.line = request.prefix.count("\n")
+        else:
+            snippets, _ = self._context(request)
         return self.backend.prewarm(
             self._prompt(request, snippets),
             GenerationParams(max_tokens=self.settings.max_tokens, cancel=cancel),

@@ -484,8 +484,9 @@ class Typist:
         self.session.open(uri, self.region.opened)
         line, character = position_at(self.region.opened, self.region.start)
         started = time.perf_counter()
+        # Invoked, so that no gate skips it: the point is the prompt it evaluates.
         future = self.session.request_inline_completion(
-            uri, line, character, msg_id=f"warm-up-{self.index}"
+            uri, line, character, invoked=True, msg_id=f"warm-up-{self.index}"
         )
         try:
             await asyncio.wait_for(future, WARM_UP_SECONDS)

@@ -32,7 +32,11 @@ RunCompletion = Callable[
     [CompletionEngine, CompletionRequest, threading.Event, Callable[[str], bool]],
     CompletionResult,
 ]
-IDLE_S = 0.5  # a pause this long is time to prepare the next request
+# Idle work, when no completion runs: first bring the KV cache up to the cursor's prompt
+# (cheap: the tokens typed since the last call), then, in a real pause, retrieve the
+# context again (a changed context means evaluating the whole prompt anew).
+SYNC_S = 0.03
+REFRESH_S = 1.0
 FINISHED = ("shown", "shown:exploration", "empty_after_postprocess")
 
 
@@ -67,7 +71,7 @@ class ModelJobs:
         self.debounce = debounce or Debounce()
         self.prewarm = True  # prepare while idle, speculate after an accept
         self._running: dict[str, tuple[InFlight, asyncio.Future[CompletionResult]]] = {}
-        self._idle: dict[str, asyncio.TimerHandle] = {}
+        self._idle: dict[str, list[asyncio.TimerHandle]] = {}
         self._latest: dict[str, CompletionRequest] = {}  # each document's last request
         self._preparing: threading.Event | None = None
 
@@ -133,9 +137,14 @@ class ModelJobs:
         def finished(f: asyncio.Future[CompletionResult]) -> None:
             if self._running.get(uri) is entry:
                 del self._running[uri]
-            if not f.cancelled() and f.exception() is None and f.result().reason in FINISHED:
-                self.debounce.model_call(loop.time() - started)
             self._schedule_idle(engine, uri)
+            if f.cancelled() or f.exception() is not None:
+                return
+            result = f.result()
+            # How long calls take where the debounce may wait: after code on the line.
+            if result.reason in FINISHED and rules.line_before_cursor(request).strip():
+                self.debounce.model_call(loop.time() - started)
+
 
         future.add_done_callback(finished)
         return entry
@@ -143,15 +152,13 @@ class ModelJobs:
     def keystroke(self, uri: str, now: float) -> None:
         self.debounce.keystroke(now)
         self._stop_preparing()
-        if (handle := self._idle.pop(uri, None)) is not None:
-            handle.cancel()
+        self._cancel_idle(uri)
 
     def closed(self, uri: str) -> None:
         self._latest.pop(uri, None)
         if (running := self._running.pop(uri, None)) is not None:
             running[0].cancel.set()
-        if (handle := self._idle.pop(uri, None)) is not None:
-            handle.cancel()
+        self._cancel_idle(uri)
 
     def stop_all(self) -> None:
         for job, _ in self._running.values():
@@ -170,20 +177,24 @@ class ModelJobs:
     def _schedule_idle(self, engine: CompletionEngine, uri: str) -> None:
         if not self.prewarm:
             return
-        if (handle := self._idle.pop(uri, None)) is not None:
-            handle.cancel()
+        self._cancel_idle(uri)
         loop = asyncio.get_running_loop()
-        self._idle[uri] = loop.call_later(IDLE_S, self._prepare, engine, uri)
+        self._idle[uri] = [loop.call_later(SYNC_S, self._prepare, engine, uri, False),
+                           loop.call_later(REFRESH_S, self._prepare, engine, uri, True)]
 
-    def _prepare(self, engine: CompletionEngine, uri: str) -> None:
-        self._idle.pop(uri, None)
+    def _cancel_idle(self, uri: str) -> None:
+        for handle in self._idle.pop(uri, ()):
+            handle.cancel()
+
+    def _prepare(self, engine: CompletionEngine, uri: str, refresh: bool) -> None:
         request = self._latest.get(uri)
         if request is None or self._running or self._preparing is not None:
             return
         cancel = threading.Event()
         self._preparing = cancel
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, _prepare, engine, request, cancel)
+        future = loop.run_in_executor(self.executor, _prepare, engine, request, cancel,
+                                      refresh)
 
         def done(_: asyncio.Future[int]) -> None:
             if self._preparing is cancel:
@@ -198,9 +209,9 @@ class ModelJobs:
 
 
 def _prepare(engine: CompletionEngine, request: CompletionRequest,
-             cancel: threading.Event) -> int:
+             cancel: threading.Event, refresh: bool) -> int:
     try:
-        tokens = engine.prepare(request, cancel)
+        tokens = engine.prepare(request, cancel, refresh_context=refresh)
     except Exception:  # idle work must never take the server down
         log.exception("preparing %s failed", request.document_id)
         return 0

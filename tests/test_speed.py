@@ -94,7 +94,6 @@ def test_no_wait_while_the_model_keeps_up_with_typing() -> None:
     debounce = Debounce()
     rhythm(debounce, gap=0.1, call=0.05)
     assert debounce.delay(line_start=False) == 0
-    assert debounce.delay(line_start=False, score=3.0) == 0
 
 
 def test_a_model_slower_than_typing_waits_for_a_pause_but_not_at_a_line_start() -> None:
@@ -104,11 +103,13 @@ def test_a_model_slower_than_typing_waits_for_a_pause_but_not_at_a_line_start() 
     assert debounce.delay(line_start=True) == 0
 
 
-def test_an_unsure_predictor_waits_even_when_the_model_keeps_up() -> None:
-    debounce = Debounce()
-    rhythm(debounce, gap=0.1, call=0.05)
-    assert debounce.delay(line_start=False, score=1.2) == pytest.approx(0.15)
-    assert debounce.delay(line_start=False, score=2.5) == 0
+def test_a_likely_place_waits_half_as_long_and_the_score_never_adds_a_wait() -> None:
+    slow, fast = Debounce(), Debounce()
+    rhythm(slow, gap=0.1, call=0.3)
+    rhythm(fast, gap=0.1, call=0.05)
+    assert slow.delay(line_start=False, score=2.5) == pytest.approx(0.075)
+    assert slow.delay(line_start=False, score=1.1) == pytest.approx(0.15)
+    assert fast.delay(line_start=False, score=0.5) == 0
 
 
 def test_pauses_are_not_typing_speed_and_a_fixed_wait_overrides() -> None:
