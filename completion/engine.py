@@ -376,7 +376,8 @@ class CompletionEngine:
             if request.document_id:
                 with self._lock:
                     block = self._blocks.get(request.document_id)
-                if block is None or block.snippets != snippets or block.path != request.path:
+                if (block is None or block.path != request.path
+                        or _rendered(block.snippets) != _rendered(snippets)):
                     self._store_block(request, request.prefix.count("\n"), snippets)
                 else:
                     block.line = request.prefix.count("\n")
@@ -485,6 +486,11 @@ def context_query(request: CompletionRequest, settings: EngineSettings,
         window_start=len(request.prefix) - len(window),
         suffix_in_prompt=suffix_in_prompt,
     )
+
+
+def _rendered(snippets: list[Snippet]) -> list[tuple[str, str, str]]:
+    """What of the snippets reaches the prompt (scores and reasons do not)."""
+    return [(s.path, s.title, s.text) for s in snippets]
 
 
 def _result_key(request: CompletionRequest, version: int) -> tuple[str, str, str, int]:

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ GGUF_MAGIC = b"GGUF"
 # prompt within about one chunk, and what was evaluated stays in the KV cache for the next
 # prompt that shares it. Small enough to answer fast, large enough to batch well.
 PROMPT_CHUNK = 32
+COUNTS_KEPT = 256  # token counts remembered by text
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ class LlamaSettings:
     n_ctx: int = 2048
     n_threads: int | None = None  # None: all physical cores llama.cpp sees
     n_gpu_layers: int = 0
-    n_batch: int = 256
+    # Prompts are evaluated in chunks of PROMPT_CHUNK tokens anyway (to be cancellable), so
+    # a larger batch buys nothing and would size llama.cpp's compute buffers for it.
+    n_batch: int = PROMPT_CHUNK
     fim: str | None = None  # family name or "none"; None detects it from the GGUF
     # Reuse the KV cache of the previous prompt's common prefix; off only to measure it.
     reuse_kv_cache: bool = True
@@ -112,6 +116,7 @@ class LlamaBackend:
         self._extra_stop_ids = self._fim_stop_ids()
         self._add_bos = self._llm._model.add_bos_token()
         self._reuse_kv_cache = settings.reuse_kv_cache
+        self._counts: OrderedDict[str, int] = OrderedDict()
         log.info(
             "loaded %s in %.2fs (fim: %s)",
             path.name, self.load_seconds, self._fim.family if self._fim else "none",
@@ -134,7 +139,15 @@ class LlamaBackend:
         return len(ids) == 1 and self._piece(ids[0], special=True) == text.encode()
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+        # Prompts are budgeted on every keystroke from mostly the same pieces (the header,
+        # the context's snippets): count each once.
+        count = self._counts.get(text)
+        if count is None:
+            count = len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+            self._counts[text] = count
+            if len(self._counts) > COUNTS_KEPT:
+                self._counts.popitem(last=False)
+        return count
 
     def tokenize(self, prompt: Prompt) -> list[int]:
         ids: list[int] = []
