@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 BURST_GAP_S = 1.0  # longer gaps are pauses, not typing
@@ -67,9 +68,11 @@ class Debounce:
     def usual_call(self) -> float | None:
         return statistics.median(self._calls) if len(self._calls) >= 4 else None
 
-    def delay(self, line_start: bool, score: float | None = None) -> float:
-        """Seconds to wait before calling the model for this request; `score` is gate 1's
-        P(accept) over its threshold, None without a predictor."""
+    def delay(self, line_start: bool,
+              score: Callable[[], float | None] = lambda: None) -> float:
+        """Seconds to wait before calling the model for this request. `score` gives gate
+        1's P(accept) over its threshold (None without a predictor); it is asked only when
+        a wait is due, so the common case costs no prediction."""
         s = self.settings
         if s.fixed_ms is not None:
             return s.fixed_ms / 1000
@@ -80,4 +83,5 @@ class Debounce:
         if call is None or call <= gap:
             return 0.0
         wait = min(gap * s.slack, s.max_ms / 1000)
-        return wait * s.likely if score is not None and score >= s.likely_score else wait
+        likely = score()
+        return wait * s.likely if likely is not None and likely >= s.likely_score else wait

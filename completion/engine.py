@@ -334,27 +334,31 @@ class CompletionEngine:
             self._open[request.document_id] = _Open(made, request.prefix)
         return Suggestion(made.id, made.text, request.offset, made.document_id)
 
-    def _context(self, request: CompletionRequest) -> tuple[list[Snippet], int]:
-        """The document's kept context and its version, retrieved again only when there is
-        none yet or the cursor has moved far from where it was retrieved."""
+    def _context(self, request: CompletionRequest,
+                 refresh: bool = False) -> tuple[list[Snippet], int]:
+        """The document's kept context and its version. It is retrieved again when there
+        is none yet, when the cursor has moved far from where it was retrieved, or on
+        `refresh`; a retrieval that finds the same snippets keeps the version (the prompt,
+        and the KV cache behind it, stay as they are)."""
         if not request.document_id:
             return self._retrieve(request), 0
         line = request.prefix.count("\n")
         with self._lock:
             block = self._blocks.get(request.document_id)
-        if (block is not None and block.path == request.path
+        if block is not None and block.path != request.path:
+            block = None  # the document was renamed: nothing of its context holds
+        if (block is not None and not refresh
                 and abs(block.line - line) <= self.settings.context_refresh_lines):
             return block.snippets, block.version
-        block = self._store_block(request, line, self._retrieve(request))
-        return block.snippets, block.version
-
-    def _store_block(self, request: CompletionRequest, line: int,
-                     snippets: list[Snippet]) -> _ContextBlock:
+        snippets = self._retrieve(request)
+        if block is not None and _rendered(block.snippets) == _rendered(snippets):
+            block.line = line
+            return block.snippets, block.version
         with self._lock:
             self._versions += 1
             block = _ContextBlock(request.path, line, snippets, self._versions)
             self._blocks[request.document_id] = block
-        return block
+        return block.snippets, block.version
 
     def forget_document(self, document_id: str) -> None:
         """A closed document: drop its context and cached results."""
@@ -371,18 +375,7 @@ class CompletionEngine:
         stops when cancelled."""
         if rules.skip_reason(request):
             return 0
-        if refresh_context:
-            snippets = self._retrieve(request)
-            if request.document_id:
-                with self._lock:
-                    block = self._blocks.get(request.document_id)
-                if (block is None or block.path != request.path
-                        or _rendered(block.snippets) != _rendered(snippets)):
-                    self._store_block(request, request.prefix.count("\n"), snippets)
-                else:
-                    block.line = request.prefix.count("\n")
-        else:
-            snippets, _ = self._context(request)
+        snippets, _ = self._context(request, refresh=refresh_context)
         return self.backend.prewarm(
             self._prompt(request, snippets),
             GenerationParams(max_tokens=self.settings.max_tokens, cancel=cancel),

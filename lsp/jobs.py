@@ -64,6 +64,8 @@ def log_completion(request: CompletionRequest, result: CompletionResult) -> None
 
 
 class ModelJobs:
+    """The server's model work: completions in flight per document, and idle work."""
+
     def __init__(self, executor: Executor, run: RunCompletion = complete_and_log,
                  debounce: Debounce | None = None) -> None:
         self.executor = executor
@@ -111,7 +113,7 @@ class ModelJobs:
                 job.cancel.set()
         wait = self.debounce.delay(
             line_start=not rules.line_before_cursor(request).strip(),
-            score=engine.likelihood(request),
+            score=lambda: engine.likelihood(request),
         )
         if wait > 0:
             await asyncio.sleep(wait)  # a cancel meanwhile costs no model call
@@ -144,7 +146,6 @@ class ModelJobs:
             # How long calls take where the debounce may wait: after code on the line.
             if result.reason in FINISHED and rules.line_before_cursor(request).strip():
                 self.debounce.model_call(loop.time() - started)
-
 
         future.add_done_callback(finished)
         return entry

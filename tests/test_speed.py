@@ -107,9 +107,9 @@ def test_a_likely_place_waits_half_as_long_and_the_score_never_adds_a_wait() -> 
     slow, fast = Debounce(), Debounce()
     rhythm(slow, gap=0.1, call=0.3)
     rhythm(fast, gap=0.1, call=0.05)
-    assert slow.delay(line_start=False, score=2.5) == pytest.approx(0.075)
-    assert slow.delay(line_start=False, score=1.1) == pytest.approx(0.15)
-    assert fast.delay(line_start=False, score=0.5) == 0
+    assert slow.delay(line_start=False, score=lambda: 2.5) == pytest.approx(0.075)
+    assert slow.delay(line_start=False, score=lambda: 1.1) == pytest.approx(0.15)
+    assert fast.delay(line_start=False, score=lambda: 0.5) == 0
 
 
 def test_pauses_are_not_typing_speed_and_a_fixed_wait_overrides() -> None:
@@ -201,17 +201,25 @@ def run_jobs(scenario: Callable[[ModelJobs, CompletionEngine, HeldBackend],
         asyncio.run(scenario(jobs, engine, backend))  # type: ignore[arg-type]
 
 
+async def while_running(jobs: ModelJobs, engine: CompletionEngine, backend: HeldBackend,
+                        first_text: str, later_text: str,
+                        ) -> tuple[CompletionResult, CompletionResult]:
+    """A request for `later_text` while the model is held on the one for `first_text`;
+    both answers once the model goes on."""
+    backend.hold = threading.Event()
+    first = asyncio.ensure_future(jobs.complete(engine, typed(first_text)))
+    await asyncio.to_thread(backend.started.wait, 5)
+    later = asyncio.ensure_future(jobs.complete(engine, typed(later_text)))
+    await asyncio.sleep(0.01)
+    backend.hold.set()
+    return await first, await later
+
+
 def test_a_request_that_continues_the_running_one_waits_for_it() -> None:
     async def scenario(jobs: ModelJobs, engine: CompletionEngine, backend: HeldBackend) -> None:
-        backend.hold = threading.Event()
-        first = asyncio.ensure_future(jobs.complete(engine, typed("y = ")))
-        await asyncio.to_thread(backend.started.wait, 5)
-        second = asyncio.ensure_future(jobs.complete(engine, typed("y = co")))
-        await asyncio.sleep(0.01)
-        backend.hold.set()
-        answer: CompletionResult = await second
+        first, answer = await while_running(jobs, engine, backend, "y = ", "y = co")
         assert answer.suggestions[0].text == "mpute(x)"
-        assert (await first).suggestions[0].text == "compute(x)"
+        assert first.suggestions[0].text == "compute(x)"
         assert len(backend.generated) == 1  # one model call served both
 
     run_jobs(scenario)
@@ -219,14 +227,9 @@ def test_a_request_that_continues_the_running_one_waits_for_it() -> None:
 
 def test_a_request_elsewhere_stops_the_running_one() -> None:
     async def scenario(jobs: ModelJobs, engine: CompletionEngine, backend: HeldBackend) -> None:
-        backend.hold = threading.Event()
-        first = asyncio.ensure_future(jobs.complete(engine, typed("y = ")))
-        await asyncio.to_thread(backend.started.wait, 5)
-        second = asyncio.ensure_future(jobs.complete(engine, typed("y = zz")))
-        await asyncio.sleep(0.01)
-        backend.hold.set()
-        assert (await first).reason == "cancelled"
-        assert (await second).reason == "shown"
+        first, second = await while_running(jobs, engine, backend, "y = ", "y = zz")
+        assert first.reason == "cancelled"
+        assert second.reason == "shown"
         assert len(backend.generated) == 2
 
     run_jobs(scenario)
