@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from workspace_files import write
 
 from context.edits import RecentEdits
 from context.index import WorkspaceIndex
@@ -122,12 +123,6 @@ RELATED = textwrap.dedent('''\
         warehouse.reserve(order.reference, slot)
         return slot
 ''')
-
-
-def write(root: Path, rel: str, text: str) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture

@@ -7,20 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from workspace_files import write
 
 from context.workspace import DEFAULT_MAX_BYTES, FileEntry, check, read_source, scan
 
 MAX_BYTES = 16_384
-
-
-def write(root: Path, rel: str, content: str | bytes = "x = 1\n") -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 @pytest.fixture
