@@ -476,6 +476,9 @@ def test_replay_through_the_real_server(tmp_path: Path, default_model_path: Path
         # One thread: on a shared machine llama.cpp's spinning threads otherwise stall; a
         # short prompt keeps the cold first request (the warm-up) short.
         server_options={"threads": 1, "prefixTokens": 256},
+        # Gate 1 may skip every request of so short a region (its history features start
+        # empty), and this test is about the replay's plumbing, not the gate.
+        gate=False,
     )
     assert set(SUMMARY_KEYS) <= set(summary)
     assert summary["keystrokes"] > 0
@@ -501,7 +504,7 @@ def test_replay_through_the_real_server(tmp_path: Path, default_model_path: Path
     (region,) = results["regions"]
     if region["completed"]:
         assert region["text_matches"]  # acceptances and keys rebuilt the file exactly
-    assert (out / "summary.md").read_text().startswith("Typing replay (tactful)")
+    assert (out / "summary.md").read_text().startswith("Typing replay (tactful-no-gate)")
     # The server applied every incremental edit (none failed to fit its copy) and knew
     # every suggestion the feedback notifications named.
     log = (out / "server-0.log").read_text()
