@@ -26,13 +26,25 @@ class FimTemplate:
 
     def parts(self, prefix: str, suffix: str) -> tuple[tuple[str, bool], ...]:
         """Prefix-suffix-middle order, the one every family here was trained on, as
-        (text, is_special) parts: markers are special tokens, code never is."""
+        (text, is_special) parts: markers are special tokens, code never is.
+
+        The cursor's line so far goes after the middle marker, as the middle's start (the
+        hole begins at the line start, a split the models saw in training). Typing on a
+        line then changes only the prompt's tail, and llama.cpp keeps the KV cache of the
+        prefix and of the suffix; otherwise every key re-evaluates the whole suffix, which
+        follows the changed text (llama.vim lays out its requests the same way). CodeLlama,
+        whose markers take spaces around them, keeps the plain order."""
         if self.spaced:
-            prefix, suffix = f" {prefix} ", f"{suffix} "
+            return (
+                (self.prefix_token, True), (f" {prefix} ", False),
+                (self.suffix_token, True), (f"{suffix} ", False),
+                (self.middle_token, True),
+            )
+        line_start = prefix.rfind("\n") + 1
         return (
-            (self.prefix_token, True), (prefix, False),
+            (self.prefix_token, True), (prefix[:line_start], False),
             (self.suffix_token, True), (suffix, False),
-            (self.middle_token, True),
+            (self.middle_token, True), (prefix[line_start:], False),
         )
 
     def render(self, prefix: str, suffix: str) -> str:

@@ -43,12 +43,26 @@ def test_a_vocabulary_without_fim_markers_is_prefix_only() -> None:
 
 def test_render_orders_prefix_suffix_middle() -> None:
     qwen = fim.TEMPLATES["qwen"]
-    assert qwen.render("a = ", "\nb") == "<|fim_prefix|>a = <|fim_suffix|>\nb<|fim_middle|>"
-    parts = qwen.parts("code <|fim_middle|>", "s")
+    assert qwen.render("x = 1\ny = ", "\nb") == (
+        "<|fim_prefix|>x = 1\n<|fim_suffix|>\nb<|fim_middle|>y = "
+    )
+    parts = qwen.parts("code <|fim_middle|>\n", "s")
     # Code is never marked special, even when it contains a marker's text.
-    assert parts[1] == ("code <|fim_middle|>", False)
-    assert [special for _, special in parts] == [True, False, True, False, True]
+    assert parts[1] == ("code <|fim_middle|>\n", False)
+    assert [special for _, special in parts] == [True, False, True, False, True, False]
     assert fim.TEMPLATES["codellama"].render("p", "s") == "<PRE> p <SUF>s <MID>"
+
+
+def test_typing_on_a_line_changes_only_the_tail_after_the_middle_marker() -> None:
+    # So the KV cache of prefix and suffix survives each key: only the line so far, after
+    # the middle marker, differs between two keystrokes.
+    qwen = fim.TEMPLATES["qwen"]
+    before = qwen.parts("def f(x):\n    return x", "\n\nprint(f(1))\n")
+    after = qwen.parts("def f(x):\n    return x +", "\n\nprint(f(1))\n")
+    assert before[:-1] == after[:-1]
+    assert (before[-1], after[-1]) == (("    return x", False), ("    return x +", False))
+    # At a line start the middle starts empty.
+    assert qwen.parts("a = 1\n", "")[-1] == ("", False)
 
 
 def test_template_by_name() -> None:

@@ -43,8 +43,8 @@ def test_prefix_only_prompt_has_header_and_no_suffix() -> None:
 def test_fim_prompt_marks_only_markers_special() -> None:
     prompt = build_prompt(prefix="x = ", suffix="\ny = 2\n", path="a.go", language="go",
                           fim=TEMPLATES["starcoder"], budget=PromptBudget(), count=count)
-    assert prompt.text == "<fim_prefix>// a.go\nx = <fim_suffix>\ny = 2\n<fim_middle>"
-    assert [s for _, s in prompt.parts] == [True, False, True, False, True]
+    assert prompt.text == "<fim_prefix>// a.go\n<fim_suffix>\ny = 2\n<fim_middle>x = "
+    assert [s for _, s in prompt.parts] == [True, False, True, False, True, False]
 
 
 def test_repository_layout_puts_context_in_files_of_their_own() -> None:
