@@ -30,7 +30,7 @@ class Config:
     model: str = DEFAULT_MODEL
     n_gpu_layers: int = 0
     threads: int = 0
-    context_size: int = 2048
+    context_size: int = 0  # 0: sized to the budgets, see context_window
     max_tokens: int = 64
     max_lines: int = 8
     prefix_tokens: int = 1024
@@ -54,6 +54,21 @@ class Config:
     log_level: str = "info"
 
 
+
+# Room beyond the budgets: BOS, FIM markers, and parts that tokenize a little longer apart
+# than the prompt builder counted them.
+CONTEXT_MARGIN = 64
+
+
+def context_window(c: Config, has_fim: bool) -> int:
+    """contextSize, or (0) the smallest multiple of 256 tokens that holds a whole prompt and
+    its generation: llama.cpp sizes the KV cache by the window, so a window that no prompt
+    fills is memory for nothing (17 MB for the embedded model at 2,048 tokens)."""
+    if c.context_size:
+        return c.context_size
+    needed = c.prefix_tokens + c.max_tokens + CONTEXT_MARGIN + (c.suffix_tokens if has_fim else 0)
+    return -(-needed // 256) * 256
+
 SETTINGS: dict[str, Setting] = {
     "enabled": Setting("enabled", "Show inline completions at all."),
     "model": Setting(
@@ -66,8 +81,11 @@ SETTINGS: dict[str, Setting] = {
     ),
     "threads": Setting("threads", "CPU threads for llama.cpp; 0 picks one per core.",
                        minimum=0, maximum=256),
-    "context_size": Setting("contextSize", "The model's context window in tokens.",
-                            minimum=256, maximum=131072),
+    "context_size": Setting(
+        "contextSize", "The model's context window in tokens; 0 sizes it to hold "
+        "prefixTokens, suffixTokens and maxTokens (llama.cpp's KV cache takes memory for "
+        "every token of the window, used or not).", minimum=0, maximum=131072,
+    ),
     "max_tokens": Setting("maxTokens", "Most tokens generated for one suggestion.",
                           minimum=1, maximum=1024),
     "max_lines": Setting("maxLines", "Most lines in a multi-line suggestion.",

@@ -31,7 +31,7 @@ from context.index import WorkspaceIndex, default_index_path
 from context.indexer import BuildReport, LiveIndex
 from context.retrieval import RetrievalSettings, Retriever
 from lsp import config as config_module
-from lsp.config import Config
+from lsp.config import Config, context_window
 from lsp.documents import DocumentStore, uri_to_path
 from lsp.feedback_link import FeedbackLink
 from lsp.jobs import ModelJobs
@@ -148,7 +148,8 @@ class TactfulServer(LanguageServer):
     def load_model(self) -> None:
         """Load (or reload, if its settings changed) the model in the background."""
         c = self.config
-        key = (c.model, c.n_gpu_layers, c.threads, c.context_size, c.kv_cache_reuse)
+        key = (c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse,
+               c.context_size or (c.prefix_tokens, c.suffix_tokens, c.max_tokens))
         if key == self._loaded_key:
             if self.engine is not None:
                 self.engine.settings = engine_settings(c)
@@ -315,7 +316,8 @@ def load_backend(c: Config) -> ModelBackend:
     return LlamaBackend(
         resolved.path,
         LlamaSettings(
-            n_ctx=c.context_size,
+            # A model of unknown family may turn out to have FIM: room for the suffix.
+            n_ctx=context_window(c, has_fim=fim != "none"),
             n_threads=c.threads or None,
             n_gpu_layers=c.n_gpu_layers,
             fim=fim,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp.config import Config, parse, to_client
+from lsp.config import CONTEXT_MARGIN, Config, context_window, parse, to_client
 
 
 def test_defaults_and_section_wrapping() -> None:
@@ -38,3 +38,18 @@ def test_unknown_keys_and_wrong_shapes_are_reported() -> None:
 def test_round_trip_through_client_keys() -> None:
     config = Config(max_lines=3, time_budget_ms=500)
     assert parse(to_client(config)) == (config, [])
+
+
+def test_context_window_holds_the_budgets_unless_set() -> None:
+    c = Config()
+    # Prefix-only: the prefix budget and the generation; with FIM the suffix too.
+    assert context_window(c, has_fim=False) == 1280
+    assert context_window(c, has_fim=True) == 1536
+    for has_fim in (False, True):
+        window = context_window(c, has_fim)
+        needed = c.prefix_tokens + c.max_tokens + CONTEXT_MARGIN
+        assert window % 256 == 0 and window >= needed + (c.suffix_tokens if has_fim else 0)
+    bigger, _ = parse({"prefixTokens": 4000})
+    assert context_window(bigger, has_fim=False) == 4352
+    fixed, problems = parse({"contextSize": 2048})
+    assert not problems and context_window(fixed, has_fim=True) == 2048
