@@ -52,7 +52,8 @@ PERSONAS: dict[str, tuple[str, Callable[[Features], bool]]] = {
     ),
     "only_after_pause": (
         f"takes one only after a pause of {PAUSE_S:g} s since the previous suggestion",
-        lambda f: bool(f["since_last_missing"]) or f["since_last_log"] >= math.log1p(PAUSE_S),
+        # 0 is the first suggestion of a session: nothing was shown before it.
+        lambda f: f["since_last_log"] == 0.0 or f["since_last_log"] >= math.log1p(PAUSE_S),
     ),
 }
 

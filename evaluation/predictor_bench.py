@@ -349,7 +349,11 @@ def decision_latency(examples: Sequence[Example]) -> dict[str, float | None]:
     computed from the text, then the ONNX model (gate 1 alone, and gate 2 alone); and the
     ONNX model's own share."""
     prior = load_prior()
-    if prior is None or not examples:
+    # A prior fitted on another feature set (just before `predictor train` refits it) has
+    # no timing to give.
+    if (prior is None or not examples
+            or list(prior[0].feature_names) != list(feature_names("pre"))
+            or list(prior[1].feature_names) != list(feature_names("post"))):
         return {"onnx_ms_p95": None, "decision_ms_p50_pre": None, "decision_ms_p95_pre": None,
                 "decision_ms_p50_post": None, "decision_ms_p95_post": None}
     pre_ms, post_ms, onnx_ms = [], [], []

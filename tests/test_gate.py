@@ -55,6 +55,7 @@ def constant_model(stage: str, p: float) -> AcceptanceModel:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, len(names)))
     y = rng.random(200) < p
+    y[:2] = True, False  # both classes, whatever the draw
     return AcceptanceModel(to_onnx(fit_logistic(x, y, 1e-6), names, {"stage": stage}))
 
 
