@@ -49,7 +49,7 @@ describe('toServerSettings', () => {
     assert.deepEqual(Object.keys(settings).sort(), [...SERVER_SETTING_KEYS].sort());
     assert.equal(settings.enabled, true);
     assert.equal(settings.model, 'smollm2-135m');
-    assert.equal(settings.contextSize, 2048);
+    assert.equal(settings.contextSize, 0); // 0 (auto) is sent, not dropped as falsy
     assert.deepEqual(settings.contextSources, ['outline', 'definition', 'edit', 'similar', 'suffix']);
     assert.deepEqual(settings.indexExclude, []);
     assert.equal(settings.aggressiveness, 'balanced');
