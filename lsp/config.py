@@ -54,7 +54,6 @@ class Config:
     log_level: str = "info"
 
 
-
 # Room beyond the budgets: BOS, FIM markers, and parts that tokenize a little longer apart
 # than the prompt builder counted them.
 CONTEXT_MARGIN = 64
@@ -68,6 +67,7 @@ def context_window(c: Config, has_fim: bool) -> int:
         return c.context_size
     needed = c.prefix_tokens + c.max_tokens + CONTEXT_MARGIN + (c.suffix_tokens if has_fim else 0)
     return -(-needed // 256) * 256
+
 
 SETTINGS: dict[str, Setting] = {
     "enabled": Setting("enabled", "Show inline completions at all."),
