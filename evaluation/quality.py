@@ -10,7 +10,9 @@ the same model, token budget, stop rules and post-processing; only the prompt di
 - `tactful`: the project's own pipeline as the server runs it: the workspace index of the
   package and every retrieval source (`context.retrieval`);
 - `tactful-without-SOURCE` (`definition`, `outline`, `similar`, `edit`): the same with
-  one source left out, for the ablation.
+  one source left out, for the ablation;
+- `tactful-as-comments`: the same context as commented snippets even where the model
+  has a repository layout (`<file_sep>`), to weigh the layout itself.
 
 The task's own file enters the index as the editor would send it: the masked text, not
 the file on disk, so the target never leaks into the context.
@@ -39,7 +41,7 @@ from models.backend import ModelBackend
 from models.llama import LlamaBackend, LlamaSettings
 from models.store import resolve
 
-STRATEGIES = ("prefix", "fim", "jaccard", "tactful",
+STRATEGIES = ("prefix", "fim", "jaccard", "tactful", "tactful-as-comments",
               *(f"tactful-without-{source}" for source in SOURCES))
 
 
@@ -73,6 +75,8 @@ def engine_for(strategy: str, backend: ModelBackend, base: EngineSettings,
         # Copilot's prompt: the snippets as comments, whatever the model's layout.
         return CompletionEngine(backend, replace(base, use_fim=False, use_repo_layout=False),
                                 similar)
+    if strategy == "tactful-as-comments":
+        return CompletionEngine(backend, replace(base, use_repo_layout=False), Retriever(index))
     if strategy == "tactful" or strategy.startswith("tactful-without-"):
         left_out = strategy.removeprefix("tactful").removeprefix("-without-")
         if left_out and left_out not in SOURCES:

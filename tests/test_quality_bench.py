@@ -6,13 +6,16 @@ import importlib.util
 import json
 import shutil
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from completion.engine import EngineSettings
 from evaluation import metrics
 from evaluation.corpus import CorpusError, Package, read_corpus
-from evaluation.quality import run_quality_on
+from evaluation.quality import engine_for, run_quality_on
 from evaluation.tasks import LEVELS, candidates, sample_tasks
+from models.backend import ModelBackend
 
 SOURCE = '''import os
 
@@ -107,3 +110,13 @@ def test_a_small_real_run_writes_its_outputs(
     assert len(saved["rows"]) == 18
     assert (out / "results.md").read_text().count("|") > 10
     assert (out / "quality.png").stat().st_size > 1000
+
+
+def test_tactful_as_comments_differs_from_tactful_only_by_the_layout() -> None:
+    backend = cast(ModelBackend, object())  # engines only keep it until they complete
+    tactful = engine_for("tactful", backend, EngineSettings(), None)
+    comments = engine_for("tactful-as-comments", backend, EngineSettings(), None)
+    assert tactful is not None and comments is not None
+    assert tactful.settings.use_repo_layout and not comments.settings.use_repo_layout
+    assert comments.settings == EngineSettings(use_repo_layout=False)
+    assert comments.context is not None
