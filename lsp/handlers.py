@@ -24,7 +24,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from completion.engine import UnknownSuggestionError
-from completion.request import CompletionRequest, CompletionResult
+from completion.request import CompletionRequest, CompletionResult, Trigger
 from lsp.documents import Document, uri_to_path
 from lsp.jobs import log_completion
 from lsp.positions import PositionError, position_at
@@ -201,7 +201,6 @@ def create_server() -> TactfulServer:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: TactfulServer, _: Any) -> None:
-        ls.jobs.stop_all()
         ls.shutdown_model()
 
     return server
@@ -214,14 +213,14 @@ def document_changed(ls: TactfulServer, uri: str, text: str) -> None:
         ls.live_index.document_changed(Path(path), text)
 
 
-def make_request(ls: TactfulServer, doc: Document, offset: int, trigger: str,
+def make_request(ls: TactfulServer, doc: Document, offset: int, trigger: Trigger,
                  text: str | None = None) -> CompletionRequest:
     return CompletionRequest(
         text=doc.text if text is None else text,
         offset=offset,
         language=doc.language_id,
         path=relative_path(doc.uri, ls.workspace_root),
-        trigger="invoked" if trigger == "invoked" else "typed",
+        trigger=trigger,
         document_id=doc.uri,
         workspace=os.path.basename(ls.workspace_root or ""),
     )
