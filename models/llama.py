@@ -169,7 +169,7 @@ class LlamaBackend:
         started = time.perf_counter()
         # All but the last token in cancellable chunks; llama.cpp's generate then evaluates
         # the last one and samples.
-        if not self._evaluate(tokens[:-1], params):
+        if not self._evaluate(tokens[:-1], params, min(reused, len(tokens) - 1)):
             return Generation(
                 text="", stopped_by="cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
                 prompt_ms=(time.perf_counter() - started) * 1000,
@@ -234,7 +234,7 @@ class LlamaBackend:
             return 0  # nothing would survive to the next request
         tokens = self._prompt_tokens(prompt, params.max_tokens)
         before = self._common_prefix(tokens)
-        self._evaluate(tokens, params)
+        self._evaluate(tokens, params, before)
         return max(0, self._llm.n_tokens - before)
 
     def _prompt_tokens(self, prompt: Prompt, max_tokens: int) -> list[int]:
@@ -245,12 +245,12 @@ class LlamaBackend:
             tokens = tokens[len(tokens) - limit :]
         return tokens
 
-    def _evaluate(self, tokens: list[int], params: GenerationParams) -> bool:
-        """Bring the KV cache to `tokens`, reusing their common prefix with what it holds,
-        in chunks with a look at the cancel flag between them. False if cancelled (the
-        chunks done so far stay cached)."""
+    def _evaluate(self, tokens: list[int], params: GenerationParams, done: int) -> bool:
+        """Bring the KV cache to `tokens`, reusing their common prefix with what it holds
+        (`done`: `_common_prefix(tokens)`, which the caller has counted already), in chunks
+        with a look at the cancel flag between them. False if cancelled (the chunks done so
+        far stay cached)."""
         llm = self._llm
-        done = self._common_prefix(tokens)
         if done == len(tokens) and done == llm.n_tokens:
             return True
         llm.n_tokens = done  # llama-cpp-python's eval drops the KV cache from here on
