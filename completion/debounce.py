@@ -57,7 +57,6 @@ class Debounce:
             self._gaps.append(now - self._last_key)
         self._last_key = now
 
-
     def model_call(self, seconds: float) -> None:
         """How long a finished call took, from the request to the answer."""
         self._calls.append(seconds)
