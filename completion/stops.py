@@ -8,7 +8,7 @@ several rules at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -105,8 +105,7 @@ class RepetitionStop:
     max_period: int = 4
 
     def __call__(self, text: str) -> int | None:
-        cuts = [cut for cut in (self._line_loop(text), _unit_loop(text)) if cut is not None]
-        return min(cuts) if cuts else None
+        return _shortest((self._line_loop(text), _unit_loop(text)))
 
     def _line_loop(self, text: str) -> int | None:
         seq = list(self.recent_lines)
@@ -169,5 +168,9 @@ class Stops:
     rules: tuple[Callable[[str], int | None], ...]
 
     def __call__(self, text: str) -> int | None:
-        cuts = [cut for cut in (rule(text) for rule in self.rules) if cut is not None]
-        return min(cuts) if cuts else None
+        return _shortest(rule(text) for rule in self.rules)
+
+
+def _shortest(cuts: Iterable[int | None]) -> int | None:
+    """The cut that keeps least, of those asked for; None when none is."""
+    return min((cut for cut in cuts if cut is not None), default=None)
