@@ -18,10 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from tree_sitter import Node, Parser
+from tree_sitter import Node
 
 from completion.stops import BlockStop, LineStop, RepetitionStop, Stops, indent_width
-from context.languages import grammar
+from context.languages import parser
 from models.backend import StopRule
 
 # The window parsed: enough to hold the enclosing function in most code, small enough to
@@ -93,12 +93,12 @@ def completion_extent(text: str, offset: int, language: str) -> Extent:
     """Whether a suggestion at `offset` in `text` may run several lines, and why."""
     line_before = text[text.rfind("\n", 0, offset) + 1 : offset]
     mid_line = line_before.strip() != ""
-    lang = grammar(language)
-    if lang is None:
+    ts_parser = parser(language)
+    if ts_parser is None:
         return Extent(not mid_line, "no_grammar")
     python = language == "python"
     source, cursor = _window(text, offset, python)
-    root = Parser(lang).parse(source).root_node
+    root = ts_parser.parse(source).root_node
 
     literal = _enclosing_literal(root, source, cursor)
     if literal is not None:
