@@ -379,6 +379,11 @@ def summarize(
         "floor_ratio_p50": percentile(ratios, 0.5),
         "floor_ratio_p95": percentile(ratios, 0.95),
         "server_prompt_ms_p50": percentile((c["prompt_ms"] for c in calls), 0.5),
+        # The model's own time for a suggestion that was shown, whatever the client did
+        # meanwhile: the measure to compare with --naive, whose client shows almost nothing.
+        "server_ms_per_shown_call_p50": percentile(
+            (c["total_ms"] for c in calls if str(c.get("reason", "")).startswith("shown")), 0.5
+        ),
         # The server's own decode speed while typing, a cross-check of the floor: decode
         # time runs from the first token, so n tokens took n - 1 steps (EOS aside).
         "server_decode_ms_per_token_p50": percentile(
@@ -771,7 +776,7 @@ def replay_packages(
     metrics (see `Typist._warm_up`).
     """
     name = model or registry.DEFAULT_MODEL
-    store.resolve(name)  # fail now, with how to pull it, rather than in the server
+    model_path = store.resolve(name).path  # fail now, with how to pull it, not in the server
     pace = Pacing(
         cps=cps,
         **({k: v for k, v in asdict(pacing).items() if k != "cps"} if pacing else {}),
@@ -818,6 +823,7 @@ def replay_packages(
         "mode": mode, "model": name, "corpus": corpus, "cps": cps, "seed": seed,
         "region_lines": region_lines, "server_options": options, "warm_up": warm_up,
         **summarize(rows, stats, completions, peak),
+        "model_file_mib": round(model_path.stat().st_size / 2**20, 1),
         "floor_ms_per_token": round(floor.ms_per_token, 3),
         "floor_ms_per_token_before_after": [
             round(before.ms_per_token, 3), round(after.ms_per_token, 3)
@@ -934,9 +940,12 @@ def format_table(summary: dict[str, Any]) -> str:
          show(summary.get("server_decode_ms_per_token_p50"))),
         ("warm-up request, cold (ms, p50)", show(summary.get("warm_up_ms_p50"), 0)),
         ("latency / floor p50 / p95",
-         f"{show(summary['floor_ratio_p50'], 1)} / {show(summary['floor_ratio_p95'], 1)}"),
+         f"{show(summary['floor_ratio_p50'])} / {show(summary['floor_ratio_p95'])}"),
+        ("server ms per shown suggestion (p50)",
+         show(summary.get("server_ms_per_shown_call_p50"), 0)),
         ("KV cache reused (of prompt tokens)", show(summary.get("kv_reused_fraction"))),
-        ("server peak RSS (MB)", show(summary["peak_rss_mb"], 0)),
+        ("server peak RSS / model file (MiB)",
+         f"{show(summary['peak_rss_mb'], 0)} / {show(summary.get('model_file_mib'), 0)}"),
     ]
     lines += [f"| {name} | {value} |" for name, value in rows]
     if summary.get("note"):

@@ -242,14 +242,15 @@ def test_summarize() -> None:
     ]
     completions = [
         {"reason": "shown", "prompt_tokens": 100, "reused_tokens": 90, "prompt_ms": 10.0,
-         "generated_tokens": 5, "decode_ms": 40.0},
-        {"reason": "cancelled", "prompt_tokens": 100, "reused_tokens": 50, "prompt_ms": 30.0},
+         "generated_tokens": 5, "decode_ms": 40.0, "total_ms": 52.0},
+        {"reason": "cancelled", "prompt_tokens": 100, "reused_tokens": 50, "prompt_ms": 30.0,
+         "total_ms": 31.0},
         {"reason": "cancelled", "prompt_tokens": 0, "reused_tokens": 0, "prompt_ms": 0.0},
         {"reason": "text_after_cursor", "prompt_tokens": 0, "reused_tokens": 0,
          "prompt_ms": 0.0},
         # The warm-up before typing is reported apart, not as a model call of the typing.
         {"document": f"file:///w/a.py{WARM_UP}", "reason": "shown", "prompt_tokens": 900,
-         "reused_tokens": 0, "prompt_ms": 900.0},
+         "reused_tokens": 0, "prompt_ms": 900.0, "total_ms": 1200.0},
     ]
     s = summarize(rows, regions, completions, peak_rss_mb=512.0)
     assert set(SUMMARY_KEYS) <= set(s)
@@ -268,6 +269,7 @@ def test_summarize() -> None:
     assert s["floor_ratio_p50"] == 4.0
     assert s["kv_reused_fraction"] == pytest.approx(0.7)
     assert s["server_decode_ms_per_token_p50"] == 10.0  # 40 ms for the 4 tokens after the 1st
+    assert s["server_ms_per_shown_call_p50"] == 52.0  # not the warm-up's, nor a cancelled one
     assert s["completion_reasons"] == {"cancelled": 2, "shown": 1, "text_after_cursor": 1}
     assert s["regions_completed"] == 1 and s["peak_rss_mb"] == 512.0
     assert s["warm_up_ms_p50"] is None
