@@ -155,7 +155,7 @@ class _ProgressBar:
         frac = done / total if total else 1.0
         bar = "#" * int(frac * 30)
         sys.stderr.write(
-            f"\r{stage:<8} [{bar:<30}] {frac:6.1%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB"
+            f"\r{stage:<10} [{bar:<30}] {frac:6.1%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB"
         )
         if done >= total:
             sys.stderr.write("\n")

