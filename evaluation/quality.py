@@ -41,6 +41,9 @@ from models.backend import ModelBackend
 from models.llama import LlamaBackend, LlamaSettings
 from models.store import resolve
 
+# The engine's settings in the bench: room for a block, and no time budget cutting a
+# suggestion short on a busy machine.
+BENCH_SETTINGS = EngineSettings(max_tokens=64, time_budget_ms=10_000)
 STRATEGIES = ("prefix", "fim", "jaccard", "tactful", "tactful-as-comments",
               *(f"tactful-without-{source}" for source in SOURCES))
 
@@ -118,7 +121,7 @@ def run_quality_on(
     resolved = resolve(model_name)
     fim = resolved.spec.fim if resolved.spec else None
     backend = LlamaBackend(resolved.path, LlamaSettings(fim=fim), name=resolved.name)
-    base = settings or EngineSettings(max_tokens=64, time_budget_ms=10_000)
+    base = settings or BENCH_SETTINGS
     tasks = sample_tasks(packages, limit, seed, levels)
     similar = {p.label: _similar_index(p) for p in packages}
     indexes = ({p.label: _workspace_index(p, out) for p in packages}

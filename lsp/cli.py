@@ -308,21 +308,30 @@ def _emit(summary: dict[str, object], table: str, as_json: bool) -> None:
 @click.option("--limit", default=100, show_default=True, help="How many masked spans.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--strategies", default="prefix,jaccard,tactful", show_default=True,
-              help="Comma-separated: prefix, fim, jaccard, tactful.")
+              help="Comma-separated: prefix, fim, jaccard, tactful, tactful-as-comments, "
+              "tactful-without-SOURCE (definition, outline, similar, edit).")
 @click.option("--levels", default="line_rest,line,statement,expression,block",
               show_default=True, help="Comma-separated span levels to mask.")
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--context-tokens", type=int, default=None,
+              help="Of the prompt budget, at most this much for retrieved context "
+              "(default: the server's, 384).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str, levels: str,
-                  model: str | None, as_json: bool) -> None:
+                  model: str | None, context_tokens: int | None, as_json: bool) -> None:
     """Mask spans of real packages with tree-sitter and compare prompt strategies."""
     _setup_logging("warning")
-    from evaluation.quality import format_table, run_quality
+    from dataclasses import replace
 
+    from evaluation.quality import BENCH_SETTINGS, format_table, run_quality
+
+    settings = (BENCH_SETTINGS if context_tokens is None
+                else replace(BENCH_SETTINGS, context_tokens=context_tokens))
     summary = run_quality(
         Path(corpus), Path(out), limit=limit, seed=seed,
         strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
         model=model, levels=tuple(v.strip() for v in levels.split(",") if v.strip()),
+        settings=settings,
     )
     _emit(summary, format_table(summary), as_json)
 
