@@ -285,6 +285,35 @@ def write_outputs(out: Path, rows: list[Row], summary: dict[str, Any]) -> None:
     _plot(out, summary)
 
 
+def merge_runs(runs: list[Path], out: Path, seed: int = 0) -> dict[str, Any]:
+    """One summary of several runs over the same tasks (e.g. an ablation run in parts):
+    the strategies side by side, with paired intervals across runs."""
+    rows: list[Row] = []
+    tasks: list[str] | None = None
+    meta: dict[str, Any] = {}
+    for run in runs:
+        data = json.loads((run / "results.json").read_text())
+        run_rows = [Row(**r) for r in data["rows"]]
+        seen = {r.strategy for r in rows}
+        for strategy in dict.fromkeys(r.strategy for r in run_rows):
+            if strategy in seen:
+                continue  # the first run that has a strategy gives its rows
+            mine = [r for r in run_rows if r.strategy == strategy]
+            order = [r.task for r in mine]
+            if tasks is None:
+                tasks = order
+            elif order != tasks:
+                raise ValueError(f"{run} ran other tasks than {runs[0]}: not comparable")
+            rows += mine
+        meta = meta or data["summary"]
+    strategies = list(dict.fromkeys(r.strategy for r in rows))
+    summary = summarize(rows, strategies, seed)
+    summary.update({k: meta[k] for k in ("model", "corpus", "seed", "levels") if k in meta},
+                   tasks=len(tasks or []), merged_from=[str(r) for r in runs])
+    write_outputs(out, rows, summary)
+    return summary
+
+
 def _plot(out: Path, summary: dict[str, Any]) -> None:
     import matplotlib
 

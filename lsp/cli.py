@@ -336,6 +336,24 @@ def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str,
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("merge")
+@click.argument("runs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory for the merged results.json, results.md and the plots.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_merge(runs: tuple[str, ...], out: str, as_json: bool) -> None:
+    """One table of several `bench quality` runs over the same tasks, paired across runs."""
+    _setup_logging("warning")
+    from evaluation.quality import format_table, merge_runs
+
+    try:
+        summary = merge_runs([Path(r) for r in runs], Path(out))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(summary, format_table(summary), as_json)
+
+
 @bench.command("index")
 @click.option("--corpus", "corpora", required=True, multiple=True,
               type=click.Path(exists=True, dir_okay=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
@@ -13,7 +14,7 @@ import pytest
 from completion.engine import EngineSettings
 from evaluation import metrics
 from evaluation.corpus import CorpusError, Package, read_corpus
-from evaluation.quality import engine_for, run_quality_on
+from evaluation.quality import Row, engine_for, merge_runs, run_quality_on
 from evaluation.tasks import LEVELS, candidates, sample_tasks
 from models.backend import ModelBackend
 
@@ -120,3 +121,28 @@ def test_tactful_as_comments_differs_from_tactful_only_by_the_layout() -> None:
     assert tactful.settings.use_repo_layout and not comments.settings.use_repo_layout
     assert comments.settings == EngineSettings(use_repo_layout=False)
     assert comments.context is not None
+
+
+def _run_dir(root: Path, name: str, strategy: str, hits: list[float], tasks: list[str]) -> Path:
+    rows = [asdict(Row(task=t, level="line", strategy=strategy, prediction="x", target="x",
+                       exact_match=h, exact_match_first_line=h, edit_similarity=h,
+                       identifier_f1=h, generated_tokens=1, prompt_tokens=10, latency_ms=1.0))
+            for t, h in zip(tasks, hits, strict=True)]
+    run = root / name
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(
+        {"summary": {"model": "m", "corpus": "c", "seed": 0}, "rows": rows}))
+    return run
+
+
+def test_runs_over_the_same_tasks_merge_into_one_paired_table(tmp_path: Path) -> None:
+    tasks = [f"t{i}" for i in range(10)]
+    a = _run_dir(tmp_path, "a", "tactful", [1.0] * 4 + [0.0] * 6, tasks)
+    b = _run_dir(tmp_path, "b", "tactful-without-outline", [1.0] * 2 + [0.0] * 8, tasks)
+    summary = merge_runs([a, b], tmp_path / "merged")
+    assert list(summary["strategies"]) == ["tactful", "tactful-without-outline"]
+    assert summary["relative"]["tactful_vs_tactful-without-outline"]["exact_match"] == 1.0
+    assert summary["tasks"] == 10 and (tmp_path / "merged" / "results.md").is_file()
+    other = _run_dir(tmp_path, "c", "prefix", [0.0] * 10, [f"u{i}" for i in range(10)])
+    with pytest.raises(ValueError, match="other tasks"):
+        merge_runs([a, other], tmp_path / "bad")
