@@ -292,6 +292,8 @@ def merge_runs(runs: list[Path], out: Path, seed: int = 0) -> dict[str, Any]:
     tasks: list[str] | None = None
     meta: dict[str, Any] = {}
     for run in runs:
+        if not (run / "results.json").is_file():
+            raise ValueError(f"{run} has no results.json of `tactful bench quality`")
         data = json.loads((run / "results.json").read_text())
         run_rows = [Row(**r) for r in data["rows"]]
         seen = {r.strategy for r in rows}

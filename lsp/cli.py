@@ -309,7 +309,7 @@ def _emit(summary: dict[str, object], table: str, as_json: bool) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--strategies", default="prefix,jaccard,tactful", show_default=True,
               help="Comma-separated: prefix, fim, jaccard, tactful, tactful-as-comments, "
-              "tactful-without-SOURCE (definition, outline, similar, edit).")
+              "tactful-without-SOURCE (definition, outline, similar, edit, suffix).")
 @click.option("--levels", default="line_rest,line,statement,expression,block",
               show_default=True, help="Comma-separated span levels to mask.")
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")

@@ -146,3 +146,5 @@ def test_runs_over_the_same_tasks_merge_into_one_paired_table(tmp_path: Path) ->
     other = _run_dir(tmp_path, "c", "prefix", [0.0] * 10, [f"u{i}" for i in range(10)])
     with pytest.raises(ValueError, match="other tasks"):
         merge_runs([a, other], tmp_path / "bad")
+    with pytest.raises(ValueError, match="has no results"):
+        merge_runs([a, tmp_path / "merged" / "nothing"], tmp_path / "bad")
