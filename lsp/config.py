@@ -79,8 +79,10 @@ SETTINGS: dict[str, Setting] = {
         "nGpuLayers", "Layers to offload to the GPU (needs a GPU build of llama.cpp); "
         "0 keeps everything on the CPU, -1 offloads all.", minimum=-1, maximum=1000,
     ),
-    "threads": Setting("threads", "CPU threads for llama.cpp; 0 picks one per core.",
-                       minimum=0, maximum=256),
+    "threads": Setting(
+        "threads", "CPU threads for llama.cpp; 0 chooses: prompts on every free core, "
+        "decoding on one unless more are measurably faster.", minimum=0, maximum=256,
+    ),
     "context_size": Setting(
         "contextSize", "The model's context window in tokens; 0 sizes it to hold "
         "prefixTokens, suffixTokens and maxTokens (llama.cpp's KV cache takes memory for "

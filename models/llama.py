@@ -12,7 +12,6 @@ import codecs
 import contextlib
 import ctypes
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +26,12 @@ from models import fim as fim_templates
 from models.backend import Generation, GenerationParams, Prompt, StopRule
 from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
+from models.threads import (
+    CALIBRATION_TOKENS,
+    ThreadGovernor,
+    available_cores,
+    pick_decode_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,9 @@ COUNTS_KEPT = 256  # token counts remembered by text
 @dataclass(frozen=True)
 class LlamaSettings:
     n_ctx: int = 2048
-    n_threads: int | None = None  # None: all physical cores llama.cpp sees
+    # None: prompts on every core while they are free, decoding on as many as pay (see
+    # models.threads); a number: that many threads for both.
+    n_threads: int | None = None
     n_gpu_layers: int = 0
     # Prompts are evaluated in chunks of PROMPT_CHUNK tokens anyway (to be cancellable), so
     # a larger batch buys nothing and would size llama.cpp's compute buffers for it.
@@ -87,7 +94,7 @@ class LlamaBackend:
         settings = settings or LlamaSettings()
         check_gguf(path)
         started = time.perf_counter()
-        threads = settings.n_threads or _default_threads()
+        threads = settings.n_threads or available_cores()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
@@ -117,9 +124,16 @@ class LlamaBackend:
         self._add_bos = self._llm._model.add_bos_token()
         self._reuse_kv_cache = settings.reuse_kv_cache
         self._counts: OrderedDict[str, int] = OrderedDict()
+        self._threads = (threads, threads)  # as llama.cpp has them: decoding, prompts
+        auto = settings.n_threads is None
+        decode_cores = pick_decode_threads(threads, self._decode_ms) if auto else threads
+        self._prompt_governor = ThreadGovernor(threads, min_tokens=8, adaptive=auto)
+        self._decode_governor = ThreadGovernor(decode_cores, adaptive=auto)
+        self._use_threads(decode_cores, threads)
         log.info(
-            "loaded %s in %.2fs (fim: %s)",
+            "loaded %s in %.2fs (fim: %s; threads: %d decoding, %d for prompts)",
             path.name, self.load_seconds, self._fim.family if self._fim else "none",
+            decode_cores, threads,
         )
 
     @property
@@ -186,7 +200,9 @@ class LlamaBackend:
         text = ""
         stopped_by = "max_tokens"
         first_token_at: float | None = None
+        last_token_at = 0.0
         n_generated = 0
+        self._use_threads(self._decode_governor.threads(), self._threads[1])
         for token in self._llm.generate(
             tokens,
             temp=0.0,
@@ -194,8 +210,13 @@ class LlamaBackend:
             reset=True,
             logits_processor=llama_cpp.LogitsProcessorList([record_logprob]),
         ):
+            now = time.perf_counter()
             if first_token_at is None:
-                first_token_at = time.perf_counter()
+                first_token_at = now
+            else:
+                self._decode_governor.done(self._threads[0], 1, now - last_token_at)
+                self._use_threads(self._decode_governor.threads(), self._threads[1])
+            last_token_at = now
             if token in self._extra_stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 stopped_by = "eos"
                 break
@@ -257,8 +278,35 @@ class LlamaBackend:
         for start in range(done, len(tokens), PROMPT_CHUNK):
             if params.stopped():
                 return False
-            llm.eval(tokens[start : start + PROMPT_CHUNK])
+            chunk = tokens[start : start + PROMPT_CHUNK]
+            threads = self._prompt_governor.threads()
+            self._use_threads(self._threads[0], threads)
+            began = time.perf_counter()
+            llm.eval(chunk)
+            self._prompt_governor.done(threads, len(chunk), time.perf_counter() - began)
         return True
+
+    def _use_threads(self, decode: int, prompts: int) -> None:
+        """Set llama.cpp's thread counts (read at its next evaluation, even mid-generation)."""
+        if (decode, prompts) != self._threads:
+            llama_cpp.llama_set_n_threads(self._llm.ctx, decode, prompts)
+            self._threads = (decode, prompts)
+
+    def _decode_ms(self, threads: int) -> float:
+        """Milliseconds per decoded token on `threads` threads (the best of a few), from an
+        empty KV cache, which it leaves empty."""
+        self._use_threads(threads, self._threads[1])
+        ids = self._llm.tokenize(b"def main():\n    return 0\n" * 4, add_bos=False)
+        ids = ids[: CALIBRATION_TOKENS + 2]
+        self._llm.reset()
+        self._llm.eval(ids[:2])  # the first evaluation allocates
+        best = float("inf")
+        for token in ids[2:]:
+            began = time.perf_counter()
+            self._llm.eval([token])
+            best = min(best, time.perf_counter() - began)
+        self._llm.reset()
+        return best * 1000
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0
@@ -290,10 +338,6 @@ class LlamaBackend:
             if len(found) == 1:
                 ids.add(found[0])
         return ids
-
-
-def _default_threads() -> int:
-    return max(1, os.cpu_count() or 2)
 
 
 def load_tokenizer(model: str | None = None) -> Callable[[str], int]:

@@ -1,0 +1,75 @@
+"""How many CPU threads llama.cpp gets, for decoding and for prompts.
+
+A small model on a few cores decodes as fast on one thread as on all of them: a token's
+work is too little to share, and every thread meets the others at a barrier after each
+operation. When anything else wants the cores too (a build, the tests, a second editor
+window with its own server), a thread that waits at that barrier spins on a core that
+the thread it waits for needs. On two cores, measured with the embedded model: one busy
+process beside it makes a two-thread decode 2.5× slower (20 ms per token, against 8 on
+one thread), and two servers side by side decode at 28 ms per token each on two threads,
+9 on one; their prompts take 2.4 s on two threads, 0.85 s on one.
+
+So decoding uses one thread unless more are measurably faster on this machine, which is
+timed once at load (a 0.5B model on two cores decodes 1.27× faster on both; the embedded
+135M one does not). Prompts are real batches and gain from every core while the cores are
+free. Either way, work that runs far slower on all cores than the fastest seen there
+means the cores are not free, and it goes to one thread for a while.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# More threads must beat one by this much to decode with them: one is the robust choice.
+DECODE_GAIN_NEEDED = 1.15
+CALIBRATION_TOKENS = 12
+# Work on all cores this many times slower per token than the fastest seen there: the
+# cores are busy with something else.
+CONTENDED = 2.5
+BACK_OFF_SECONDS = 30.0
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_decode_threads(cores: int, decode_ms: Callable[[int], float]) -> int:
+    """1, or `cores` if decoding with them (`decode_ms(threads)`: ms per token) is at least
+    DECODE_GAIN_NEEDED times faster."""
+    if cores <= 1:
+        return 1
+    one = decode_ms(1)
+    return cores if one >= DECODE_GAIN_NEEDED * decode_ms(cores) else 1
+
+
+@dataclass
+class ThreadGovernor:
+    """Threads for one kind of work (prompt chunks, or decoding): all `cores`, or one for
+    BACK_OFF_SECONDS after work that shows the cores are busy."""
+
+    cores: int
+    min_tokens: int = 1  # smaller pieces of work are too noisy to judge by
+    adaptive: bool = True  # False: always `cores` (the user chose them)
+    clock: Callable[[], float] = time.monotonic
+    _fastest: float | None = None  # seconds per token on all cores
+    _one_until: float = 0.0
+
+    def threads(self) -> int:
+        return 1 if self.clock() < self._one_until else self.cores
+
+    def done(self, threads: int, tokens: int, seconds: float) -> None:
+        """`tokens` took `seconds` on `threads` threads."""
+        if not self.adaptive or threads != self.cores or self.cores == 1 \
+                or tokens < self.min_tokens:
+            return
+        per_token = seconds / tokens
+        if self._fastest is None or per_token < self._fastest:
+            self._fastest = per_token
+        elif per_token > CONTENDED * self._fastest:
+            self._one_until = self.clock() + BACK_OFF_SECONDS

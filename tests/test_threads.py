@@ -1,0 +1,66 @@
+"""Thread counts for llama.cpp: one decoding thread unless more pay, and one for a while
+when the cores turn out to be busy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.backend import GenerationParams, Prompt
+from models.llama import LlamaBackend, LlamaSettings
+from models.threads import BACK_OFF_SECONDS, CONTENDED, ThreadGovernor, pick_decode_threads
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_decoding_takes_more_threads_only_when_they_are_clearly_faster() -> None:
+    assert pick_decode_threads(2, {1: 8.0, 2: 7.8}.__getitem__) == 1
+    assert pick_decode_threads(2, {1: 19.4, 2: 15.3}.__getitem__) == 2
+    assert pick_decode_threads(1, lambda threads: pytest.fail("nothing to compare")) == 1
+
+
+def test_slow_work_on_all_cores_backs_off_to_one_thread_for_a_while() -> None:
+    clock = Clock()
+    governor = ThreadGovernor(cores=2, min_tokens=8, clock=clock)
+    governor.done(2, 32, 0.5)  # the fastest seen: ~16 ms per token
+    governor.done(2, 32, 0.5 * CONTENDED * 0.9)  # slower, but not by enough
+    assert governor.threads() == 2
+    governor.done(2, 4, 5.0)  # too short to judge by
+    governor.done(1, 32, 5.0)  # not on all cores
+    assert governor.threads() == 2
+    governor.done(2, 32, 0.5 * CONTENDED * 1.1)
+    assert governor.threads() == 1
+    clock.now += BACK_OFF_SECONDS + 1
+    assert governor.threads() == 2
+
+
+def test_threads_the_user_chose_are_kept() -> None:
+    governor = ThreadGovernor(cores=3, adaptive=False)
+    governor.done(3, 32, 0.1)
+    governor.done(3, 32, 100.0)
+    assert governor.threads() == 3
+
+
+def test_the_model_answers_the_same_after_backing_off_mid_prompt(
+    default_model_path: Path,
+) -> None:
+    code = "import os\n\n\ndef read_config(path):\n    with open(path) as f:\n        return"
+    prompt = Prompt.plain(code * 6)
+    params = GenerationParams(max_tokens=12)
+    fresh = LlamaSettings(n_ctx=1024, reuse_kv_cache=False)
+    backend = LlamaBackend(default_model_path, fresh)
+    before = backend.generate(prompt, lambda text: None, params)
+    # As if a chunk had run slow: prompts and decoding go to one thread.
+    backend._prompt_governor._one_until = float("inf")
+    backend._decode_governor._one_until = float("inf")
+    after = backend.generate(prompt, lambda text: None, params)
+    assert backend._threads == (1, 1)
+    assert after.prompt_tokens > 32  # several chunks, evaluated on one thread
+    assert after.text == before.text and after.tokens == before.tokens > 0
