@@ -354,6 +354,28 @@ def bench_merge(runs: tuple[str, ...], out: str, as_json: bool) -> None:
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("contention")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Where the prompts are cut from (the first long Python file).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--busy", default="0,1,2", show_default=True,
+              help="Busy-looping processes beside the model, one run each.")
+@click.option("--completions", default=4, show_default=True)
+@click.option("--model", default=None, help="Model name or .gguf path.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_contention(corpus: str, out: str, busy: str, completions: int, model: str | None,
+                     as_json: bool) -> None:
+    """Time completions with other processes on the cores: fixed threads against threads 0."""
+    _setup_logging("warning")
+    from evaluation.contention import format_table, run_contention
+    from evaluation.corpus import load_corpus
+
+    counts = tuple(int(n) for n in busy.split(",") if n.strip())
+    summary = run_contention(load_corpus(Path(corpus)), Path(out), model=model, busy=counts,
+                             completions=completions)
+    _emit(summary, format_table(summary), as_json)
+
+
 @bench.command("index")
 @click.option("--corpus", "corpora", required=True, multiple=True,
               type=click.Path(exists=True, dir_okay=False),

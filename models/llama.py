@@ -27,6 +27,7 @@ from models.backend import Generation, GenerationParams, Prompt, StopRule
 from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
 from models.threads import (
+    CALIBRATION_DEPTH,
     CALIBRATION_TOKENS,
     ThreadGovernor,
     available_cores,
@@ -126,8 +127,8 @@ class LlamaBackend:
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._threads = (threads, threads)  # as llama.cpp has them: decoding, prompts
         auto = settings.n_threads is None
-        decode_cores = pick_decode_threads(threads, self._decode_ms) if auto else threads
         self._prompt_governor = ThreadGovernor(threads, min_tokens=8, adaptive=auto)
+        decode_cores = self._calibrate_decoding(threads) if auto else threads
         self._decode_governor = ThreadGovernor(decode_cores, adaptive=auto)
         self._use_threads(decode_cores, threads)
         log.info(
@@ -292,21 +293,35 @@ class LlamaBackend:
             llama_cpp.llama_set_n_threads(self._llm.ctx, decode, prompts)
             self._threads = (decode, prompts)
 
-    def _decode_ms(self, threads: int) -> float:
-        """Milliseconds per decoded token on `threads` threads (the best of a few), from an
-        empty KV cache, which it leaves empty."""
-        self._use_threads(threads, self._threads[1])
-        ids = self._llm.tokenize(b"def main():\n    return 0\n" * 4, add_bos=False)
-        ids = ids[: CALIBRATION_TOKENS + 2]
-        self._llm.reset()
-        self._llm.eval(ids[:2])  # the first evaluation allocates
-        best = float("inf")
-        for token in ids[2:]:
+    def _calibrate_decoding(self, cores: int) -> int:
+        """Decoding threads for this machine: `pick_decode_threads`, timed at the depth the
+        server decodes at (a context half full), where attention is a real share of the
+        work. Leaves the KV cache empty."""
+        llm = self._llm
+        depth = min(CALIBRATION_DEPTH, self.context_size // 2)
+        code = b"def main(argv):\n    return len(argv) + 1\n\n"
+        ids = llm.tokenize(code * (depth // 4 + CALIBRATION_TOKENS), add_bos=False)
+        llm.reset()
+        for start in range(0, depth, PROMPT_CHUNK):  # also the prompt governor's first look
+            chunk = ids[start : min(depth, start + PROMPT_CHUNK)]
             began = time.perf_counter()
-            self._llm.eval([token])
-            best = min(best, time.perf_counter() - began)
-        self._llm.reset()
-        return best * 1000
+            llm.eval(chunk)
+            self._prompt_governor.done(cores, len(chunk), time.perf_counter() - began)
+
+        def decode_ms(threads: int) -> float:
+            self._use_threads(threads, self._threads[1])
+            llm.n_tokens = depth  # the next eval drops what the last timing added
+            best = float("inf")
+            for token in ids[depth : depth + CALIBRATION_TOKENS]:
+                began = time.perf_counter()
+                llm.eval([token])
+                best = min(best, time.perf_counter() - began)
+            return best * 1000
+
+        try:
+            return pick_decode_threads(cores, decode_ms)
+        finally:
+            llm.reset()
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0

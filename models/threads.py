@@ -10,10 +10,11 @@ one thread), and two servers side by side decode at 28 ms per token each on two 
 9 on one; their prompts take 2.4 s on two threads, 0.85 s on one.
 
 So decoding uses one thread unless more are measurably faster on this machine, which is
-timed once at load (a 0.5B model on two cores decodes 1.27× faster on both; the embedded
-135M one does not). Prompts are real batches and gain from every core while the cores are
-free. Either way, work that runs far slower on all cores than the fastest seen there
-means the cores are not free, and it goes to one thread for a while.
+timed once at load, with a context half full as the server's are (attention over a long
+context is work that does gain from more threads). Prompts are real batches and gain
+from every core while the cores are free. Either way, work that runs far slower on all
+cores than the fastest seen there means the cores are not free, and it goes to one
+thread for a while.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 # More threads must beat one by this much to decode with them: one is the robust choice.
 DECODE_GAIN_NEEDED = 1.15
 CALIBRATION_TOKENS = 12
+CALIBRATION_DEPTH = 512  # tokens already in the context when decoding is timed
 # Work on all cores this many times slower per token than the fastest seen there: the
 # cores are busy with something else.
 CONTENDED = 2.5
