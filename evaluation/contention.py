@@ -22,6 +22,7 @@ from typing import Any
 from evaluation.corpus import Package
 from models.backend import GenerationParams, Prompt
 from models.llama import LlamaBackend, LlamaSettings
+from models.registry import DEFAULT_MODEL
 from models.store import resolve
 from models.threads import available_cores
 
@@ -75,7 +76,7 @@ def time_completions(backend: LlamaBackend, source: str, completions: int,
 def run_contention(packages: Sequence[Package], out: Path, model: str | None = None,
                    busy: Sequence[int] = (0, 1, 2), completions: int = 4,
                    prompt_tokens: int = 1000, max_tokens: int = 24) -> dict[str, Any]:
-    path = resolve(model or "smollm2-135m").path
+    path = resolve(model or DEFAULT_MODEL).path
     source = prompt_source(packages)
     cores = available_cores()
     rows = []

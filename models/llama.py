@@ -309,12 +309,7 @@ class LlamaBackend:
         depth = min(CALIBRATION_DEPTH, self.context_size // 2)
         code = b"def main(argv):\n    return len(argv) + 1\n\n"
         ids = llm.tokenize(code * (depth // 4 + CALIBRATION_TOKENS), add_bos=False)
-        llm.reset()
-        for start in range(0, depth, PROMPT_CHUNK):  # also the prompt governor's first look
-            chunk = ids[start : min(depth, start + PROMPT_CHUNK)]
-            began = time.perf_counter()
-            llm.eval(chunk)
-            self._prompt_governor.done(cores, len(chunk), time.perf_counter() - began)
+        self._evaluate(ids[:depth], GenerationParams(), 0)  # the prompt governor's first look
 
         def decode_ms(threads: int) -> float:
             self._use_threads(threads, self._threads[1])
