@@ -155,7 +155,9 @@ class LlamaBackend:
 
     @property
     def context_size(self) -> int:
-        return int(self._llm.n_ctx())
+        # llama.cpp rounds its context up (to 256), llama-cpp-python's token buffer keeps
+        # the size asked for: the smaller one is what fits.
+        return min(int(self._llm.n_ctx()), len(self._llm.input_ids))
 
     def has_special_token(self, text: str) -> bool:
         ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -307,6 +309,7 @@ class LlamaBackend:
         work. Leaves the KV cache empty."""
         llm = self._llm
         depth = min(CALIBRATION_DEPTH, self.context_size // 2)
+        timed = min(CALIBRATION_TOKENS, self.context_size - depth)  # a tiny context
         code = b"def main(argv):\n    return len(argv) + 1\n\n"
         ids = llm.tokenize(code * (depth // 4 + CALIBRATION_TOKENS), add_bos=False)
         self._evaluate(ids[:depth], GenerationParams(), 0)  # the prompt governor's first look
@@ -315,7 +318,7 @@ class LlamaBackend:
             self._use_threads(threads, self._threads[1])
             llm.n_tokens = depth  # the next eval drops what the last timing added
             best = float("inf")
-            for token in ids[depth : depth + CALIBRATION_TOKENS]:
+            for token in ids[depth : depth + timed]:
                 began = time.perf_counter()
                 llm.eval([token])
                 best = min(best, time.perf_counter() - began)

@@ -64,3 +64,14 @@ def test_the_model_answers_the_same_after_backing_off_mid_prompt(
     assert backend._threads == (1, 1)
     assert after.prompt_tokens > 32  # several chunks, evaluated on one thread
     assert after.text == before.text and after.tokens == before.tokens > 0
+
+
+def test_a_context_smaller_than_the_calibration_still_loads_and_answers(
+    default_model_path: Path,
+) -> None:
+    # llama.cpp rounds a 16-token context up to 256; llama-cpp-python holds only 16.
+    backend = LlamaBackend(default_model_path, LlamaSettings(n_ctx=16))
+    assert backend.context_size == 16
+    generation = backend.generate(Prompt.plain("def f(x):\n    return x\n" * 20),
+                                  lambda text: None, GenerationParams(max_tokens=4))
+    assert generation.prompt_tokens == 12 and generation.tokens == 4
