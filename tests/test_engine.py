@@ -104,6 +104,35 @@ def test_max_tokens_is_respected(backend: LlamaBackend) -> None:
     assert all(lp <= 0 for lp in result.token_logprobs)
 
 
+def test_greedy_tokens_and_their_logprobs_are_llama_cpps(
+    backend: LlamaBackend, default_model_path: Path
+) -> None:
+    # The back end samples from llama.cpp's logits itself; a second context that keeps
+    # every position's logits, evaluated the same way (prompt in chunks, then token by
+    # token), must agree on each token and its log-probability.
+    import llama_cpp
+    import numpy as np
+
+    prompt = Prompt.plain(SOURCE)
+    backend._llm.reset()
+    generation = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=12))
+    prompt_ids = backend.tokenize(prompt)
+    reference = llama_cpp.Llama(
+        model_path=str(default_model_path), n_ctx=512, n_batch=PROMPT_CHUNK,
+        type_k=llama_cpp.GGML_TYPE_Q8_0, logits_all=True, verbose=False,
+    )
+    generated = reference.tokenize(generation.text.encode(), add_bos=False)
+    reference.eval(prompt_ids)
+    for token in generated[:-1]:
+        reference.eval([token])
+    assert generation.tokens == len(generated) > 0
+    for step, token in enumerate(generated):
+        logits = np.asarray(reference.scores[len(prompt_ids) - 1 + step], dtype=np.float64)
+        assert int(logits.argmax()) == token
+        logprob = logits[token] - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+        assert generation.token_logprobs[step] == pytest.approx(logprob, abs=1e-3)
+
+
 def test_an_empty_prompt_generates_nothing_instead_of_failing(backend: LlamaBackend) -> None:
     # A model without BOS and a cursor at the start of a file give no prompt tokens at all.
     result = backend.generate(Prompt(()), lambda t: None, GenerationParams(max_tokens=4))
