@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # More threads must beat one by this much to decode with them: one is the robust choice.
 DECODE_GAIN_NEEDED = 1.15
@@ -53,13 +53,18 @@ def pick_decode_threads(cores: int, decode_ms: Callable[[int], float]) -> int:
 @dataclass
 class ThreadGovernor:
     """Threads for one kind of work (prompt chunks, or decoding): all `cores`, or one for
-    BACK_OFF_SECONDS after work that shows the cores are busy."""
+    BACK_OFF_SECONDS after work that shows the cores are busy.
+
+    Work is compared only with work of about its size (the same power of two of tokens):
+    a batch of 9 tokens takes longer per token than one of 128 on free cores too.
+    """
 
     cores: int
     min_tokens: int = 1  # smaller pieces of work are too noisy to judge by
     adaptive: bool = True  # False: always `cores` (the user chose them)
     clock: Callable[[], float] = time.monotonic
-    _fastest: float | None = None  # seconds per token on all cores
+    # Seconds per token on all cores, the fastest seen, by size class.
+    _fastest: dict[int, float] = field(default_factory=dict)
     _one_until: float = 0.0
 
     def threads(self) -> int:
@@ -71,7 +76,9 @@ class ThreadGovernor:
                 or tokens < self.min_tokens:
             return
         per_token = seconds / tokens
-        if self._fastest is None or per_token < self._fastest:
-            self._fastest = per_token
-        elif per_token > CONTENDED * self._fastest:
+        size = tokens.bit_length()
+        fastest = self._fastest.get(size)
+        if fastest is None or per_token < fastest:
+            self._fastest[size] = per_token
+        elif per_token > CONTENDED * fastest:
             self._one_until = self.clock() + BACK_OFF_SECONDS

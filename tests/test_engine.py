@@ -10,7 +10,7 @@ import pytest
 from completion.engine import CompletionEngine, EngineSettings, UnknownSuggestionError
 from completion.request import CompletionRequest
 from models.backend import GenerationParams, Prompt
-from models.llama import PROMPT_CHUNK, LlamaBackend, LlamaSettings
+from models.llama import COLD_CHUNK, PROMPT_CHUNK, LlamaBackend, LlamaSettings
 
 pytestmark = pytest.mark.model
 
@@ -152,7 +152,7 @@ def test_prewarm_evaluates_the_prompt_so_the_next_generation_starts_warm(
 
 
 def test_a_cancelled_prompt_evaluation_keeps_what_it_did(backend: LlamaBackend) -> None:
-    prompt = Prompt.plain(SOURCE * 3)
+    prompt = Prompt.plain(SOURCE * 8)  # cold and long: evaluated in COLD_CHUNKs
     backend._llm.reset()
     looks = 0
 
@@ -165,4 +165,24 @@ def test_a_cancelled_prompt_evaluation_keeps_what_it_did(backend: LlamaBackend) 
     assert generation.stopped_by == "cancelled" and generation.tokens == 0
     # Two chunks were evaluated before the stop, and the next prompt starts from them.
     again = backend.generate(prompt, lambda _: None, GenerationParams(max_tokens=2))
-    assert again.reused_tokens == 2 * PROMPT_CHUNK
+    assert again.prompt_tokens > 3 * COLD_CHUNK
+    assert again.reused_tokens == 2 * COLD_CHUNK
+
+
+def test_the_end_of_a_prompt_is_evaluated_in_small_chunks(backend: LlamaBackend) -> None:
+    # The last COLD_CHUNK tokens go in PROMPT_CHUNKs: a keystroke stops them sooner.
+    prompt = Prompt.plain(SOURCE * 8)
+    backend._llm.reset()
+    looks = 0
+
+    def count_looks(text: str) -> bool:
+        nonlocal looks
+        looks += text == ""  # generation looks with the text so far
+        return True
+
+    generation = backend.generate(prompt, lambda _: None, GenerationParams(
+        max_tokens=1, watch=count_looks))
+    evaluated = generation.prompt_tokens - 1  # the last one is evaluated on its own
+    cold = (evaluated - 1) // COLD_CHUNK  # while more than COLD_CHUNK remain
+    tail = evaluated - cold * COLD_CHUNK
+    assert looks == cold + -(-tail // PROMPT_CHUNK)

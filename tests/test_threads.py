@@ -41,6 +41,15 @@ def test_slow_work_on_all_cores_backs_off_to_one_thread_for_a_while() -> None:
     assert governor.threads() == 2
 
 
+def test_work_is_judged_against_work_of_its_own_size() -> None:
+    governor = ThreadGovernor(cores=2, min_tokens=8, clock=Clock())
+    governor.done(2, 128, 128 * 0.001)  # big batches: 1 ms per token
+    governor.done(2, 9, 9 * 0.001 * CONTENDED * 1.5)  # a small one is slower per token
+    assert governor.threads() == 2
+    governor.done(2, 128, 128 * 0.001 * CONTENDED * 1.1)  # a big one that slow is not
+    assert governor.threads() == 1
+
+
 def test_threads_the_user_chose_are_kept() -> None:
     governor = ThreadGovernor(cores=3, adaptive=False)
     governor.done(3, 32, 0.1)
