@@ -60,9 +60,10 @@ GGUF_MAGIC = b"GGUF"
 # prompt that shares it. Small enough to answer fast, large enough to batch well.
 PROMPT_CHUNK = 32
 # While more than this is left to evaluate (a cold prompt), chunks this big: 1,000 tokens
-# of the embedded model take 1.3 s instead of 2.0 on two cores, for ~6 MiB of compute
-# buffer. A keystroke then waits up to one of them (~170 ms), but the request it starts
-# shares the prompt's stable start, so what was evaluated is the work it needs first.
+# of the embedded model take 1.3 s instead of 2.0 on two cores, for 6 MiB more resident
+# (16 with a 0.5B model's 1,536-token context: attention scores grow with the batch).
+# A keystroke then waits up to one of them (~170 ms), but the request it starts shares
+# the prompt's stable start, so what was evaluated is the work it needs first.
 COLD_CHUNK = 128
 COUNTS_KEPT = 256  # token counts remembered by text
 
