@@ -265,10 +265,11 @@ class LlamaBackend:
     def _greedy_token(self) -> tuple[int, float]:
         """The most likely next token after the last evaluated one, and its log-probability.
 
-        Read straight from llama.cpp's logits into one buffer kept for the purpose: its
-        sampler and llama-cpp-python's logits processors allocate a vocabulary-sized array
-        per token, whose freed holes the allocator could not reuse (+36 MiB resident over
-        40 completions with a 151k-token vocabulary).
+        Read straight from llama.cpp's logits into one buffer kept for the purpose:
+        llama.cpp's sampler, and a log-probability taken in a llama-cpp-python logits
+        processor, allocate vocabulary-sized arrays per token, whose freed holes the
+        allocator could not reuse (+36 MiB resident over 40 completions with a 151k-token
+        vocabulary).
         """
         logits = np.ctypeslib.as_array(
             llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._n_vocab,)
