@@ -272,11 +272,14 @@ class FeedbackStore:
         self, since_time: float | None = None
     ) -> list[tuple[dict[str, float], bool, float]]:
         """(features, taken, time) of every shown suggestion with an outcome, oldest first;
-        taken means accepted in whole or in part."""
+        taken means accepted in whole or in part. A row without features teaches the
+        predictor nothing (earlier builds overwrote the rows of typed-through and cached
+        answers with none)."""
         where, params = _filters(since=since_time)
         rows = self._reader.execute(
-            f"SELECT features, outcome, time FROM {TABLE} "
-            f"WHERE shown = 1 AND outcome IS NOT NULL{where} ORDER BY time", params)
+            f"SELECT features, outcome, time FROM {TABLE} WHERE shown = 1 AND outcome IS NOT "
+            f"NULL AND features IS NOT NULL AND features != '{{}}'{where} ORDER BY time",
+            params)
         return [(json.loads(features), outcome in TAKEN, t) for features, outcome, t in rows]
 
     def columns(self) -> list[tuple[str, str]]:

@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 EXPLAINED = 200  # decisions kept in memory for tactful/explain
 IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long was ignored
 EXPIRE_EVERY = 200  # requests logged between two sweeps for ignored suggestions
-# Requests that decide nothing about acceptance: no row in the log. (A typed-through
-# answer is the rest of a suggestion already logged, under the same id.)
-NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through"})
+# Requests that decide nothing about acceptance: no row in the log. (A typed-through or
+# cached answer is a suggestion already logged, under the same id: logging it again would
+# overwrite that row's features and gate decisions.)
+NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through",
+                        "cached"})
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,14 @@ class FeedbackLink:
             ))
         if self.store is None:
             return None
-        if result.reason == "typed_through_hidden" and result.suggestions:
+        # A request that waited for a running one answers as that one would have: the
+        # reason after "joined:" says what the answer is.
+        reason = result.reason.removeprefix("joined:")
+        if reason == "typed_through_hidden" and result.suggestions:
             # A suggestion gate 2 held back, revealed because the user typed its start.
             self._revealed(result.suggestions[0].id)
             return None
-        if result.reason in NOT_LOGGED:
+        if reason in NOT_LOGGED:
             return None
         g1, g2 = result.gate1, result.gate2
         record = CompletionRecord(

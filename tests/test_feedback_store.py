@@ -244,6 +244,8 @@ def test_recent_outcomes_and_decided_examples(store: FeedbackStore) -> None:
             store.set_outcome(f"s{i}", outcome)
     store.record(rec("hidden", time=9.0, gate2_decision="hidden"))
     store.set_outcome("hidden", "rejected")  # not shown: no evidence about the user
+    store.record(rec("featureless", time=-1.0, shown=True))
+    store.set_outcome("featureless", "accepted")  # nothing the predictor could learn from
 
     assert store.recent_outcomes(3) == [(1.0, "dismissed"), (2.0, "partial"), (4.0, "rejected")]
     assert store.decided_examples() == [

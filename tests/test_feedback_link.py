@@ -1,0 +1,69 @@
+"""What the server writes to the feedback log for each kind of answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from completion.predictor.gate import Decision
+from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
+from lsp.config import Config
+from lsp.feedback_link import FeedbackLink
+
+TEXT = "def area(r):\n    return 3.14 * r"
+
+
+def link(tmp_path: Path) -> FeedbackLink:
+    return FeedbackLink(Config(), lambda uri: TEXT, lambda uri: None,
+                        store_path=tmp_path / "feedback.sqlite3")
+
+
+def request(offset: int) -> CompletionRequest:
+    return CompletionRequest(TEXT, offset, "python", document_id="file:///a.py")
+
+
+def generated(suggestion: Suggestion, shown: bool) -> CompletionResult:
+    gate2 = Decision(shown, "above_threshold" if shown else "below_threshold", 0.4, 0.3)
+    return CompletionResult(
+        [suggestion] if shown else [], "shown" if shown else "hidden",
+        Timings(total_ms=120.0), generated_tokens=5, gate2=gate2,
+        features={"sug_chars_log": 2.5, "prefix_chars_log": 3.0},
+        hidden=None if shown else suggestion,
+    )
+
+
+@pytest.mark.parametrize("reason", ["joined:typed_through", "cached"])
+def test_an_answer_that_repeats_a_logged_suggestion_keeps_its_row(
+    tmp_path: Path, reason: str,
+) -> None:
+    # A request that waited for a running completion and then typed through its
+    # suggestion, or found it in the cache, answers with that same suggestion: its row
+    # must keep the features and the gate's decision.
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    first = Suggestion("s1", "* r", 29, "file:///a.py")
+    feedback.completed(request(29), generated(first, shown=True), (1, 16))
+    rest = Suggestion("s1", "r", 31, "file:///a.py")
+    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    row = feedback.store.get("s1")
+    assert row is not None
+    assert row["reason"] == "shown" and row["gate2_probability"] == 0.4
+    assert row["total_ms"] == 120.0 and row["features"]["sug_chars_log"] == 2.5
+    assert feedback.store.decided_examples() == []  # still no outcome: nothing decided
+
+
+def test_a_joined_answer_that_reveals_a_hidden_suggestion_marks_it_shown(
+    tmp_path: Path,
+) -> None:
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    held_back = Suggestion("s2", "* r", 29, "file:///a.py")
+    feedback.completed(request(29), generated(held_back, shown=False), (1, 16))
+    assert feedback.store.get("s2")["shown"] == 0  # type: ignore[index]
+    rest = Suggestion("s2", "r", 31, "file:///a.py")
+    feedback.completed(request(31), CompletionResult([rest], "joined:typed_through_hidden"),
+                       (1, 18))
+    row = feedback.store.get("s2")
+    assert row is not None and row["shown"] == 1 and row["reason"] == "shown:revealed"
+    assert row["features"]["sug_chars_log"] == 2.5
