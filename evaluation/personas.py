@@ -33,7 +33,6 @@ from completion.predictor.train import (
     fit_personal,
     fit_prior_stage,
     load_prior,
-    personal_weight,
 )
 from feedback.store import FeedbackStore
 
@@ -112,7 +111,7 @@ def _run(
         row: dict[str, Any] = {"description": description,
                                "taken_share": float(np.mean([y for _, y in labelled]))}
         for stage in ("pre", "post"):
-            row[stage] = _compare(labelled[:history], labelled[history:], prior, stage)
+            row[stage] = _compare(labelled[:history], labelled[history:], prior, stage, allows)
         results["personas"][name] = row
     return results
 
@@ -120,25 +119,29 @@ def _run(
 def _compare(
     past: list[tuple[Features, bool]], future: list[tuple[Features, bool]],
     prior: tuple[AcceptanceModel, AcceptanceModel], stage: Stage,
+    allows: Callable[[Features], bool],
 ) -> dict[str, float | None]:
     names = feature_names(stage)
     project = [({n: f.get(n, 0.0) for n in names}, y) for f, y in past]
     stage_prior = prior[0] if stage == "pre" else prior[1]
     gate = AcceptanceGate(Models(*prior))
     labels = np.asarray([y for _, y in future], dtype=bool)
-    before = auc(labels, np.asarray([gate.probability(f, stage) for f, _ in future]))
+    scores = np.asarray([gate.probability(f, stage) for f, _ in future])
+    before = auc(labels, scores)
+    # The most any personal model could reach: the prior, with the habit known exactly.
+    ceiling = auc(labels, scores * np.asarray([allows(f) for f, _ in future]))
     data = fit_personal(project, stage_prior, stage)
     if data is None:
-        return {"prior_auc": before, "personal_auc": None, "gain": None}
+        return {"prior_auc": before, "personal_auc": None, "gain": None,
+                "ceiling_auc": ceiling}
     personal = AcceptanceModel(data)
-    weight = personal_weight(len(past))
     if stage == "pre":
-        gate.set_personal(personal, None, weight)
+        gate.set_personal(personal, None)
     else:
-        gate.set_personal(None, personal, weight)
+        gate.set_personal(None, personal)
     after = auc(labels, np.asarray([gate.probability(f, stage) for f, _ in future]))
     gain = None if before is None or after is None else after - before
-    return {"prior_auc": before, "personal_auc": after, "gain": gain}
+    return {"prior_auc": before, "personal_auc": after, "gain": gain, "ceiling_auc": ceiling}
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -155,13 +158,13 @@ def format_table(results: dict[str, Any]) -> str:
         f"{results['events']} decided suggestions; personal models fitted on the first "
         f"{results['history']}, judged on the {results['events'] - results['history']} after.",
         "",
-        "| persona | taken | stage | prior AUC | personalized AUC | gain |",
-        "|---|---|---|---|---|---|",
+        "| persona | taken | stage | prior AUC | personalized AUC | gain | habit known |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in results["personas"].items():
         for stage in ("pre", "post"):
             r = row[stage]
             lines.append(f"| {name} | {row['taken_share']:.2f} | {stage} | "
                          f"{fmt(r['prior_auc'])} | {fmt(r['personal_auc'])} | "
-                         f"{fmt(r['gain'])} |")
+                         f"{fmt(r['gain'])} | {fmt(r['ceiling_auc'])} |")
     return "\n".join(lines)

@@ -123,7 +123,7 @@ class FeedbackLink:
         if self.store is not None:
             self.store.log_code = c.log_code
         if not c.personalize:
-            self.gate.set_personal(None, None, 0.0)
+            self.gate.set_personal(None, None)
 
     def _examples(self) -> list[tuple[dict[str, float], bool]]:
         if self.store is None:

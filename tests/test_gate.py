@@ -242,7 +242,7 @@ def personal_examples(n: int, seed: int) -> list[tuple[Mapping[str, float], bool
 
 
 def test_a_personal_model_learns_what_the_prior_cannot_know() -> None:
-    from completion.predictor.train import auc, fit_personal, personal_weight
+    from completion.predictor.train import auc, fit_personal
 
     prior = load_prior()
     assert prior is not None, "the shipped prior is missing"
@@ -252,10 +252,38 @@ def test_a_personal_model_learns_what_the_prior_cannot_know() -> None:
     g = AcceptanceGate(Models(*prior))
     labels = np.asarray([y for _, y in future])
     before = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
-    g.set_personal(None, AcceptanceModel(data), personal_weight(len(history)))
+    g.set_personal(None, AcceptanceModel(data))
     after = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
     assert before is not None and after is not None
     assert after >= before + 0.10
+
+
+def test_a_user_like_the_crowd_keeps_the_priors_answers_even_from_one_file() -> None:
+    # A hundred decisions drawn from the prior's own probabilities, all in one document
+    # whose length hardly changes: nothing to correct. Elsewhere (a longer document) the
+    # personal model must still answer as the prior does, not extrapolate from that file.
+    # (Standardized by those decisions' own spread, the longer document was 0.37 away.)
+    from completion.predictor.train import fit_personal
+
+    prior = load_prior()
+    assert prior is not None
+    rng = random.Random(4)
+
+    def decisions(n: int, document_len_log: float) -> list[tuple[Mapping[str, float], bool]]:
+        out = []
+        for f, _ in personal_examples(n, rng.randrange(1000)):
+            f = {**f, "document_len_log": document_len_log + rng.random() * 0.02}
+            out.append((f, rng.random() < prior[1].probability(f)))
+        return out
+
+    data = fit_personal(decisions(100, 7.0), prior[1], "post")
+    assert data is not None
+    g = AcceptanceGate(Models(*prior))
+    elsewhere = decisions(200, 9.5)
+    before = np.asarray([g.probability(f, "post") for f, _ in elsewhere])
+    g.set_personal(None, AcceptanceModel(data))
+    after = np.asarray([g.probability(f, "post") for f, _ in elsewhere])
+    assert float(np.mean(np.abs(after - before))) < 0.1
 
 
 def test_too_few_decisions_train_no_personal_model() -> None:
@@ -296,12 +324,32 @@ def test_the_personalizer_fits_in_a_child_process_and_swaps_the_models_in(
     assert thread is not None
     thread.join(timeout=120)
     assert g.models.personal_post is not None and g.models.personal_pre is not None
-    assert g.models.personal_weight == pytest.approx(120 / 220)
+    assert personalizer.trained_on == 120
     assert not (tmp_path / "examples.json").exists()
     # A new server finds them on disk.
     fresh = AcceptanceGate(Models(*prior))
     Personalizer(fresh, lambda: [], tmp_path).load_saved()
     assert fresh.models.personal_post is not None
+
+
+def test_personal_models_of_an_earlier_form_are_not_loaded(tmp_path: Path) -> None:
+    # Earlier builds wrote models meant to be blended with the prior; used alone, they
+    # would answer for the prior too. They are refitted instead.
+    from completion.predictor.model import fit_logistic, to_onnx
+    from completion.predictor.personal import Personalizer
+
+    prior = load_prior()
+    assert prior is not None
+    names = [*feature_names("post"), "prior_logit"]
+    x = np.asarray([[float(i % 2)] * len(names) for i in range(40)])
+    y = np.asarray([i % 2 == 0 for i in range(40)])
+    data = to_onnx(fit_logistic(x, y, 1.0), names, {"personal": True, "n": 40})
+    for stage in ("pre", "post"):
+        (tmp_path / f"personal-{stage}.onnx").write_bytes(data)
+    g = AcceptanceGate(Models(*prior))
+    personalizer = Personalizer(g, lambda: [], tmp_path)
+    personalizer.load_saved()
+    assert g.models.personal_post is None and personalizer.trained_on == 0
 
 
 def test_the_personalizer_keeps_the_prior_while_data_is_scarce(tmp_path: Path) -> None:
@@ -313,7 +361,7 @@ def test_the_personalizer_keeps_the_prior_while_data_is_scarce(tmp_path: Path) -
     thread = Personalizer(g, lambda: personal_examples(10, 0), tmp_path).retrain()
     assert thread is not None
     thread.join(timeout=120)
-    assert g.models.personal_post is None and g.models.personal_weight == 0.0
+    assert g.models.personal_post is None
 
 
 def test_typing_speed_leaves_accepted_text_out_and_follows_the_document() -> None:

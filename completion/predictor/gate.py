@@ -87,7 +87,6 @@ class Models:
     prior_post: AcceptanceModel | None = None
     personal_pre: AcceptanceModel | None = None
     personal_post: AcceptanceModel | None = None
-    personal_weight: float = 0.0  # how far the user's own data is trusted yet
 
 
 class AcceptanceGate:
@@ -105,27 +104,21 @@ class AcceptanceGate:
     def models(self) -> Models:
         return self._models
 
-    def set_personal(
-        self, pre: AcceptanceModel | None, post: AcceptanceModel | None, weight: float
-    ) -> None:
+    def set_personal(self, pre: AcceptanceModel | None, post: AcceptanceModel | None) -> None:
         with self._lock:
-            self._models = Models(
-                self._models.prior_pre, self._models.prior_post, pre, post, weight
-            )
+            self._models = Models(self._models.prior_pre, self._models.prior_post, pre, post)
 
     def probability(self, features: Mapping[str, float], stage: Literal["pre", "post"]) -> float:
-        """P(accept): the prior, blended with the user's model by how much data it had.
-
-        Personal models take the prior's logit as a feature, so they learn corrections to
-        it; the blend keeps a model fitted on few events from swinging too far."""
+        """P(accept): the prior's, corrected by the user's own model once there is one.
+        The personal model takes the prior's logit as input and adds what it learned of
+        this user; how far it may move was settled when it was fitted."""
         m = self._models
         prior = m.prior_pre if stage == "pre" else m.prior_post
         personal = m.personal_pre if stage == "pre" else m.personal_post
         p = prior.probability(features) if prior is not None else 0.5
-        if personal is None or m.personal_weight <= 0:
+        if personal is None:
             return p
-        mine = personal.probability({**features, "prior_logit": logit(p)})
-        return (1 - m.personal_weight) * p + m.personal_weight * mine
+        return personal.probability({**features, "prior_logit": logit(p)})
 
     def before(
         self, features: Mapping[str, float], language: str, invoked: bool

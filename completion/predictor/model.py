@@ -41,6 +41,56 @@ def fit_logistic(
     return pipeline
 
 
+def fit_correction(
+    z: NDArray[np.float64], y: NDArray[np.bool_], offset: NDArray[np.float64],
+    weights: NDArray[np.float64], shrinkage: float,
+) -> tuple[float, NDArray[np.float64]]:
+    """(bias, coefficients) of  logit P = offset + bias + z . coefficients,  the most likely
+    given the decisions and a Gaussian prior centred at no correction: with few decisions
+    the answer stays at `offset` (the prior's logit), and it moves as evidence comes in.
+    `z` is standardized; `shrinkage` is the prior's precision, in units of one decision's
+    log-loss."""
+    from scipy.optimize import minimize  # type: ignore[import-untyped]
+
+    target = y.astype(np.float64)
+
+    def loss(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        bias, coef = theta[0], theta[1:]
+        s = offset + bias + z @ coef
+        residual = weights * (1.0 / (1.0 + np.exp(-s)) - target)
+        value = float(np.sum(weights * (np.logaddexp(0.0, s) - target * s)))
+        value += 0.5 * shrinkage * float(coef @ coef)
+        grad = np.concatenate([[residual.sum()], z.T @ residual + shrinkage * coef])
+        return value, grad
+
+    fitted = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B")
+    return float(fitted.x[0]), np.asarray(fitted.x[1:], dtype=np.float64)
+
+
+def correction_pipeline(
+    mean: NDArray[np.float64], scale: NDArray[np.float64], bias: float,
+    coef: NDArray[np.float64],
+) -> Any:
+    """The fitted correction as a scikit-learn pipeline for `to_onnx`: its inputs are the
+    features, then the prior's logit, which it adds with weight one."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler()
+    scaler.mean_ = np.append(mean, 0.0)
+    scaler.scale_ = np.append(scale, 1.0)
+    scaler.var_ = scaler.scale_ ** 2
+    scaler.n_features_in_ = len(mean) + 1
+    scaler.n_samples_seen_ = 1
+    classifier = LogisticRegression()
+    classifier.classes_ = np.asarray([False, True])
+    classifier.coef_ = np.append(coef, 1.0)[None, :]
+    classifier.intercept_ = np.asarray([bias])
+    classifier.n_features_in_ = len(mean) + 1
+    return make_pipeline(scaler, classifier)
+
+
 def to_onnx(pipeline: Any, names: Sequence[str], info: Mapping[str, Any]) -> bytes:
     """The fitted pipeline as ONNX bytes, with its feature names and `info` inside."""
     from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
@@ -68,6 +118,7 @@ class AcceptanceModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         try:
+            self._bytes = onnx_bytes
             self._session = ort.InferenceSession(
                 onnx_bytes, options, providers=["CPUExecutionProvider"]
             )
@@ -87,6 +138,18 @@ class AcceptanceModel:
         except OSError as exc:
             raise ModelFileError(f"cannot read {path}: {exc}") from exc
         return cls(data, str(path))
+
+    def standardization(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(mean, scale) the model standardizes its features with, from its Scaler node:
+        a personal model standardizes the same way as the prior it corrects."""
+        import onnx
+
+        graph = onnx.load_from_string(self._bytes).graph
+        for node in graph.node:
+            if node.op_type == "Scaler":
+                attrs = {a.name: np.asarray(a.floats, dtype=np.float64) for a in node.attribute}
+                return attrs["offset"], 1.0 / attrs["scale"]  # ONNX's Scaler: (x - offset) * scale
+        raise ModelFileError(f"{self.source or 'model'} does not standardize its features")
 
     def probability(self, features: Mapping[str, float]) -> float:
         row = np.asarray([vectorize(features, self.feature_names)], dtype=np.float32)

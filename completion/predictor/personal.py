@@ -23,10 +23,10 @@ from completion.predictor.gate import AcceptanceGate
 from completion.predictor.model import AcceptanceModel, ModelFileError
 from completion.predictor.train import (
     MIN_PERSONAL_EVENTS,
+    PERSONAL_FORM,
     PRIOR_DIR,
     fit_personal,
     load_prior,
-    personal_weight,
 )
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,10 @@ class Personalizer:
             post = AcceptanceModel.load(self._directory / "personal-post.onnx")
         except ModelFileError:
             return
-        n = int(post.info.get("n", 0))
-        self.trained_on = n
-        self._gate.set_personal(pre, post, personal_weight(n))
+        if any(m.info.get("form") != PERSONAL_FORM for m in (pre, post)):
+            return  # written by an earlier build, to be blended with the prior: refit
+        self.trained_on = int(post.info.get("n", 0))
+        self._gate.set_personal(pre, post)
 
     def decided(self) -> None:
         """One more decided suggestion: retrain when enough have come in."""

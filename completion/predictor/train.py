@@ -2,8 +2,8 @@
 
 The prior is fitted on many users' decisions (CUPS telemetry, replay-labelled events) with
 the regularisation chosen by cross-validation across users, so that it generalises to a
-user it never saw. A personal model is fitted on one user's own decided suggestions, with
-the prior's logit as a feature: it learns how this user differs from the crowd.
+user it never saw. A personal model is fitted on one user's own decided suggestions as a
+correction to the prior's logit: it learns how this user differs from the crowd.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from numpy.typing import NDArray
 
 from completion.predictor.features import Stage, feature_names, vectorize
 from completion.predictor.gate import logit
-from completion.predictor.model import AcceptanceModel, ModelFileError, fit_logistic, to_onnx
+from completion.predictor.model import (
+    AcceptanceModel,
+    ModelFileError,
+    correction_pipeline,
+    fit_correction,
+    fit_logistic,
+    to_onnx,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +34,12 @@ FloatArray = NDArray[np.float64]
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 MAX_INNER_FOLDS = 12  # inner cross-validation that picks C: one fold per user up to this
 PRIOR_DIR = Path(__file__).parent / "prior"
-PERSONAL_C = 0.03  # strong shrinkage: a hundred events must not undo what many users taught
+# How firmly a user's model is held to the prior, in decisions' worth of log-loss: chosen
+# on personas of a dev-corpus replay; a hundred decisions can move it, ten cannot.
+PERSONAL_SHRINKAGE = 30.0
+PERSONAL_FORM = "prior_offset"  # what `fit_personal` writes; older personal files are refitted
 MIN_PERSONAL_EVENTS = 30
 MIN_PER_CLASS = 5
-PERSONAL_HALF_WEIGHT = 100  # events at which the user's model counts as much as the prior
 
 
 def auc(labels: NDArray[np.bool_], scores: FloatArray) -> float | None:
@@ -105,26 +114,27 @@ def load_prior(directory: Path = PRIOR_DIR) -> tuple[AcceptanceModel, Acceptance
         return None
 
 
-def personal_weight(n_events: int) -> float:
-    """How much the user's own model counts against the prior: half at 100 events."""
-    return n_events / (n_events + PERSONAL_HALF_WEIGHT)
-
-
 def fit_personal(
     examples: Sequence[tuple[Mapping[str, float], bool]], prior: AcceptanceModel, stage: Stage
 ) -> bytes | None:
-    """A model of this user's decisions, or None while there are too few of them."""
+    """A model of this user's decisions, or None while there are too few of them.
+
+    It is the prior plus a correction, which the user's decisions pull away from zero as
+    they come in: the prior's logit enters with weight one and the correction is shrunk
+    towards none. Features are standardized as the prior standardizes them: statistics of
+    a hundred decisions made in one file would turn an ordinary value elsewhere into an
+    extreme one."""
     labels = np.asarray([accepted for _, accepted in examples], dtype=bool)
     accepted = int(labels.sum())
     if len(examples) < MIN_PERSONAL_EVENTS or min(accepted, len(labels) - accepted) < MIN_PER_CLASS:
         return None
-    names = [*feature_names(stage), "prior_logit"]
-    rows = [
-        vectorize({**features, "prior_logit": logit(prior.probability(features))}, names)
-        for features, _ in examples
-    ]
-    x = np.asarray(rows, dtype=np.float64)
+    names = feature_names(stage)
+    x = np.asarray([vectorize(features, names) for features, _ in examples], dtype=np.float64)
+    offset = np.asarray([logit(prior.probability(f)) for f, _ in examples], dtype=np.float64)
+    mean, scale = prior.standardization()
     # Recent decisions say more about the user's habits now than old ones do.
     weights = np.linspace(0.5, 1.0, len(examples))
-    pipeline = fit_logistic(x, labels, PERSONAL_C, sample_weight=weights)
-    return to_onnx(pipeline, names, {"stage": stage, "personal": True, "n": len(examples)})
+    bias, coef = fit_correction((x - mean) / scale, labels, offset, weights, PERSONAL_SHRINKAGE)
+    return to_onnx(correction_pipeline(mean, scale, bias, coef), [*names, "prior_logit"],
+                   {"stage": stage, "personal": True, "form": PERSONAL_FORM,
+                    "n": len(examples)})
