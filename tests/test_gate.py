@@ -16,7 +16,7 @@ import pytest
 
 from completion.engine import CompletionEngine, EngineSettings
 from completion.predictor.features import feature_names
-from completion.predictor.gate import AcceptanceGate, CostModel, GateSettings, Models
+from completion.predictor.gate import AcceptanceGate, CostModel, GateSettings, Models, logit
 from completion.predictor.memory import RejectionMemory
 from completion.predictor.model import AcceptanceModel, fit_logistic, to_onnx
 from completion.predictor.train import load_prior
@@ -284,6 +284,33 @@ def test_a_user_like_the_crowd_keeps_the_priors_answers_even_from_one_file() -> 
     g.set_personal(None, AcceptanceModel(data))
     after = np.asarray([g.probability(f, "post") for f, _ in elsewhere])
     assert float(np.mean(np.abs(after - before))) < 0.1
+
+
+def test_a_personal_model_corrects_only_along_the_habits() -> None:
+    # The user's decisions depend on the model's confidence as well, which is not a habit:
+    # how two suggestions that differ only in confidence compare stays the prior's.
+    from completion.predictor.train import PERSONAL_HABITS, fit_personal
+
+    prior = load_prior()
+    assert prior is not None
+    assert "mean_logprob" not in PERSONAL_HABITS and "sug_lines_log" in PERSONAL_HABITS
+    history = [(f, taken and f["mean_logprob"] > -0.5) for f, taken in personal_examples(100, 5)]
+    data = fit_personal(history, prior[1], "post")
+    assert data is not None
+    g = AcceptanceGate(Models(*prior))
+    sure = {**personal_examples(1, 6)[0][0], "sug_lines_log": float(np.log1p(1))}
+    unsure = {**sure, "mean_logprob": sure["mean_logprob"] - 2.0}
+    multi = {**sure, "sug_lines_log": float(np.log1p(4))}
+
+    def logits() -> tuple[float, float]:
+        p_sure, p_unsure, p_multi = (g.probability(f, "post") for f in (sure, unsure, multi))
+        return logit(p_sure) - logit(p_unsure), logit(p_sure) - logit(p_multi)
+
+    confidence_before, lines_before = logits()
+    g.set_personal(None, AcceptanceModel(data))
+    confidence_after, lines_after = logits()
+    assert confidence_after == pytest.approx(confidence_before, abs=1e-3)
+    assert lines_after > lines_before + 0.5  # the habit it was shown: no multi-line
 
 
 def test_too_few_decisions_train_no_personal_model() -> None:

@@ -34,10 +34,20 @@ FloatArray = NDArray[np.float64]
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 MAX_INNER_FOLDS = 12  # inner cross-validation that picks C: one fold per user up to this
 PRIOR_DIR = Path(__file__).parent / "prior"
+# Where one user's taste departs from the crowd's, in ways a hundred decisions can show:
+# the suggestion's size and shape, comments and strings, where on the line it comes, and
+# the user's pace. A correction along all features fits the noise of a hundred decisions;
+# along these few it learns a habit, and leaves the rest to the prior.
+PERSONAL_HABITS = frozenset({
+    "sug_lines_log", "sug_chars_log", "sug_starts_newline", "sug_is_comment",
+    "in_comment", "in_string", "line_empty", "suffix_blank",
+    "since_last_log", "typing_speed_log",
+})
 # How firmly a user's model is held to the prior, in decisions' worth of log-loss: chosen
-# on personas of a dev-corpus replay; a hundred decisions can move it, ten cannot.
-PERSONAL_SHRINKAGE = 30.0
-PERSONAL_FORM = "prior_offset"  # what `fit_personal` writes; older personal files are refitted
+# on personas of CUPS dev users and of a dev-corpus replay; a hundred decisions can move
+# it, ten cannot.
+PERSONAL_SHRINKAGE = 10.0
+PERSONAL_FORM = "habit_offset"  # what `fit_personal` writes; other personal files are refitted
 MIN_PERSONAL_EVENTS = 30
 MIN_PER_CLASS = 5
 
@@ -119,11 +129,11 @@ def fit_personal(
 ) -> bytes | None:
     """A model of this user's decisions, or None while there are too few of them.
 
-    It is the prior plus a correction, which the user's decisions pull away from zero as
-    they come in: the prior's logit enters with weight one and the correction is shrunk
-    towards none. Features are standardized as the prior standardizes them: statistics of
-    a hundred decisions made in one file would turn an ordinary value elsewhere into an
-    extreme one."""
+    It is the prior plus a correction along the `PERSONAL_HABITS`, which the user's
+    decisions pull away from zero as they come in: the prior's logit enters with weight
+    one and the correction is shrunk towards none. Features are standardized as the prior
+    standardizes them: statistics of a hundred decisions made in one file would turn an
+    ordinary value elsewhere into an extreme one."""
     labels = np.asarray([accepted for _, accepted in examples], dtype=bool)
     accepted = int(labels.sum())
     if len(examples) < MIN_PERSONAL_EVENTS or min(accepted, len(labels) - accepted) < MIN_PER_CLASS:
@@ -134,7 +144,11 @@ def fit_personal(
     mean, scale = prior.standardization()
     # Recent decisions say more about the user's habits now than old ones do.
     weights = np.linspace(0.5, 1.0, len(examples))
-    bias, coef = fit_correction((x - mean) / scale, labels, offset, weights, PERSONAL_SHRINKAGE)
+    habits = [i for i, name in enumerate(names) if name in PERSONAL_HABITS]
+    bias, habit_coef = fit_correction(((x - mean) / scale)[:, habits], labels, offset, weights,
+                                      PERSONAL_SHRINKAGE)
+    coef = np.zeros(len(names), dtype=np.float64)
+    coef[habits] = habit_coef
     return to_onnx(correction_pipeline(mean, scale, bias, coef), [*names, "prior_logit"],
                    {"stage": stage, "personal": True, "form": PERSONAL_FORM,
                     "n": len(examples)})
