@@ -121,9 +121,11 @@ class LlamaBackend:
                 # Keys in 8 bits: 7 MiB less for the embedded model at 1,280 tokens, its
                 # likelihood of held-out code unchanged (1.8942 → 1.8924 nats/token).
                 self._llm = llama_cpp.Llama(**options, type_k=llama_cpp.GGML_TYPE_Q8_0)
-            except ValueError:
+            except ValueError as exc:
                 # Heads narrower than a q8_0 block (32) cannot be; llama.cpp refuses the
-                # context, and f16 keys will do.
+                # context, and f16 keys will do. A file it could not load is not retried.
+                if "llama_context" not in str(exc):
+                    raise
                 self._llm = llama_cpp.Llama(**options)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc

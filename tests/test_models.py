@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from models.errors import (
     ModelNotInstalledError,
     UnknownModelError,
 )
-from models.llama import LlamaBackend, check_gguf
+from models.llama import LlamaBackend, LlamaSettings, check_gguf
 
 
 @pytest.fixture
@@ -138,3 +139,47 @@ def test_truncated_gguf_is_a_clear_error(tmp_path: Path, default_model_path: Pat
         truncated.write_bytes(f.read(1 << 20))
     with pytest.raises(ModelLoadError, match="could not load"):
         LlamaBackend(truncated)
+
+
+@pytest.mark.model
+def test_a_file_llama_cpp_cannot_load_is_tried_once(
+    tmp_path: Path, default_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry with f16 keys is for a context llama.cpp refuses, not for a bad file.
+    import llama_cpp
+
+    truncated = tmp_path / "truncated.gguf"
+    with default_model_path.open("rb") as f:
+        truncated.write_bytes(f.read(1 << 20))
+    calls = []
+    real = llama_cpp.Llama
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("type_k"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", counting)
+    with pytest.raises(ModelLoadError, match="could not load"):
+        LlamaBackend(truncated)
+    assert calls == [llama_cpp.GGML_TYPE_Q8_0]
+
+
+@pytest.mark.model
+def test_a_context_refused_for_q8_0_keys_falls_back_to_f16(
+    default_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    calls = []
+    real = llama_cpp.Llama
+
+    def refusing_q8_0(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("type_k"))
+        if kwargs.get("type_k") == llama_cpp.GGML_TYPE_Q8_0:
+            raise ValueError("Failed to create llama_context")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", refusing_q8_0)
+    backend = LlamaBackend(default_model_path, LlamaSettings(n_threads=1))
+    assert calls == [llama_cpp.GGML_TYPE_Q8_0, None]
+    assert backend.count_tokens("def f():") > 0
