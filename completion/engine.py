@@ -448,6 +448,14 @@ class CompletionEngine:
     def accept(self, suggestion_id: str) -> Suggestion:
         return self.record_outcome(suggestion_id, "accepted")
 
+    def issued(self, suggestion_id: str) -> Suggestion:
+        """A suggestion this engine answered with (of the last REMEMBERED)."""
+        with self._lock:
+            suggestion = self._issued.get(suggestion_id)
+        if suggestion is None:
+            raise UnknownSuggestionError(suggestion_id)
+        return suggestion
+
     def outcome(self, suggestion_id: str) -> str | None:
         with self._lock:
             return self._outcomes.get(suggestion_id)

@@ -27,7 +27,7 @@ from completion.engine import UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult, Trigger
 from lsp.documents import Document, uri_to_path
 from lsp.jobs import log_completion
-from lsp.positions import PositionError, position_at
+from lsp.positions import PositionError, chars_in_utf16, position_at
 from lsp.server import TactfulServer
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,8 @@ def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = No
         log.warning("feedback %r for no known suggestion: %s", outcome, params)
         return
     try:
+        if length is not None:  # clients count UTF-16 units, as LSP positions do
+            length = chars_in_utf16(ls.engine.issued(suggestion_id).text, length)
         ls.engine.record_outcome(suggestion_id, outcome, length)
     except UnknownSuggestionError:
         log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)

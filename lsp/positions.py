@@ -32,6 +32,18 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def chars_in_utf16(text: str, units: int) -> int:
+    """How many characters of `text` its first `units` UTF-16 units hold (a split
+    surrogate pair counts as not reached; past the end, all of them)."""
+    count = 0
+    for char in text:
+        units -= 2 if ord(char) > 0xFFFF else 1
+        if units < 0:
+            break
+        count += 1
+    return count
+
+
 def offset_at(text: str, line: int, character: int, starts: list[int] | None = None) -> int:
     """The string offset of an LSP position; PositionError if it is not in the document."""
     starts = starts if starts is not None else line_starts(text)

@@ -225,6 +225,21 @@ def test_outcome_rules_and_history() -> None:
     assert e.history.last_outcome == "accepted"
 
 
+def test_a_partial_acceptance_reported_in_utf16_units_is_kept_in_characters() -> None:
+    from types import SimpleNamespace
+
+    from lsp.handlers import record
+
+    e = engine(ScriptedBackend("print('😀 done')"), None)
+    (s,) = e.complete(request()).suggestions
+    seen: list[int | None] = []
+    e.listeners.append(lambda suggestion, outcome, length: seen.append(length))
+    ls = SimpleNamespace(engine=e)
+    record(ls, SimpleNamespace(id=s.id), "partial", 9)  # type: ignore[arg-type]
+    assert seen == [8]  # "print('" and the emoji (two units): 8 characters
+    assert s.text[:8] == "print('😀"
+
+
 def personal_examples(n: int, seed: int) -> list[tuple[Mapping[str, float], bool]]:
     """A user who never takes multi-line suggestions, otherwise takes most."""
     rng = random.Random(seed)

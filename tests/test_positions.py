@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lsp.documents import Document
-from lsp.positions import PositionError, offset_at, position_at
+from lsp.positions import PositionError, chars_in_utf16, offset_at, position_at, utf16_len
 
 
 def test_emoji_counts_two_utf16_units() -> None:
@@ -51,6 +51,19 @@ def test_position_roundtrip(text: str, data: st.DataObject) -> None:
         return
     line, character = position_at(text, offset)
     assert offset_at(text, line, character) == offset
+
+
+def test_a_partial_acceptance_in_utf16_units_counts_characters() -> None:
+    # acceptedLength comes in UTF-16 units: the emoji is two of them, one character.
+    assert chars_in_utf16("x = '😀'", 6) == 5  # "x = '" and half the emoji: not reached
+    assert chars_in_utf16("x = '😀'", 7) == 6
+    assert chars_in_utf16("ab", 10) == 2
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab \n😀é")), max_size=30), st.data())
+def test_utf16_prefix_lengths_round_trip(text: str, data: st.DataObject) -> None:
+    k = data.draw(st.integers(min_value=0, max_value=len(text)))
+    assert chars_in_utf16(text, utf16_len(text[:k])) == k
 
 
 def test_incremental_changes_in_utf16_units() -> None:
