@@ -128,7 +128,8 @@ def _compare(
     labels = np.asarray([y for _, y in future], dtype=bool)
     scores = np.asarray([gate.probability(f, stage) for f, _ in future])
     before = auc(labels, scores)
-    # The most any personal model could reach: the prior, with the habit known exactly.
+    # About the most a personal model can reach: the prior, with the habit known exactly
+    # (one that also learns where the prior errs for this user can pass it a little).
     ceiling = auc(labels, scores * np.asarray([allows(f) for f, _ in future]))
     data = fit_personal(project, stage_prior, stage)
     if data is None:
