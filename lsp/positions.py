@@ -52,20 +52,16 @@ def offset_at(text: str, line: int, character: int, starts: list[int] | None = N
     if line >= len(starts):
         raise PositionError(f"line {line} is past the end of the document ({len(starts)} lines)")
     start = starts[line]
-    end = _line_end(text, start)
-    units = 0
-    offset = start
-    while units < character:
-        if offset >= end:
+    line_text = text[start : _line_end(text, start)]
+    chars = chars_in_utf16(line_text, character)
+    if utf16_len(line_text[:chars]) != character:
+        if chars == len(line_text):
             raise PositionError(
                 f"character {character} is past the end of line {line} "
-                f"({utf16_len(text[start:end])} UTF-16 units)"
+                f"({utf16_len(line_text)} UTF-16 units)"
             )
-        units += 2 if ord(text[offset]) > 0xFFFF else 1
-        offset += 1
-    if units != character:
         raise PositionError(f"character {character} of line {line} splits a surrogate pair")
-    return offset
+    return start + chars
 
 
 def position_at(text: str, offset: int) -> tuple[int, int]:
