@@ -132,25 +132,28 @@ def test_not_a_gguf_is_a_clear_error(tmp_path: Path) -> None:
         check_gguf(bogus)
 
 
-@pytest.mark.model
-def test_truncated_gguf_is_a_clear_error(tmp_path: Path, default_model_path: Path) -> None:
+@pytest.fixture
+def truncated_gguf(tmp_path: Path, default_model_path: Path) -> Path:
+    """The embedded model's first MiB: a GGUF header, then nothing llama.cpp can load."""
     truncated = tmp_path / "truncated.gguf"
     with default_model_path.open("rb") as f:
         truncated.write_bytes(f.read(1 << 20))
+    return truncated
+
+
+@pytest.mark.model
+def test_truncated_gguf_is_a_clear_error(truncated_gguf: Path) -> None:
     with pytest.raises(ModelLoadError, match="could not load"):
-        LlamaBackend(truncated)
+        LlamaBackend(truncated_gguf)
 
 
 @pytest.mark.model
 def test_a_file_llama_cpp_cannot_load_is_tried_once(
-    tmp_path: Path, default_model_path: Path, monkeypatch: pytest.MonkeyPatch
+    truncated_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The retry with f16 keys is for a context llama.cpp refuses, not for a bad file.
     import llama_cpp
 
-    truncated = tmp_path / "truncated.gguf"
-    with default_model_path.open("rb") as f:
-        truncated.write_bytes(f.read(1 << 20))
     calls = []
     real = llama_cpp.Llama
 
@@ -160,7 +163,7 @@ def test_a_file_llama_cpp_cannot_load_is_tried_once(
 
     monkeypatch.setattr(llama_cpp, "Llama", counting)
     with pytest.raises(ModelLoadError, match="could not load"):
-        LlamaBackend(truncated)
+        LlamaBackend(truncated_gguf)
     assert calls == [llama_cpp.GGML_TYPE_Q8_0]
 
 
