@@ -7,6 +7,7 @@ on synthetic decisions so that their verdicts are known.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -326,6 +327,42 @@ def test_a_personal_model_corrects_only_along_the_habits() -> None:
     confidence_after, lines_after = logits()
     assert confidence_after == pytest.approx(confidence_before, abs=1e-3)
     assert lines_after > lines_before + 0.5  # the habit it was shown: no multi-line
+
+
+def test_a_personal_model_learns_to_wait_for_a_pause() -> None:
+    # A user who takes a suggestion only once they have stopped for two seconds: a step
+    # in time, which a slope in log-seconds shrunk towards the prior does not learn.
+    from completion.predictor.train import auc, fit_personal
+
+    prior = load_prior()
+    assert prior is not None
+
+    def decisions(n: int, seed: int) -> list[tuple[Mapping[str, float], bool]]:
+        rng = random.Random(seed)
+        out = []
+        for f, _ in personal_examples(n, seed):
+            seconds = math.exp(rng.uniform(math.log(0.2), math.log(60.0)))
+            f = {**f, "sug_lines_log": float(np.log1p(1)), "since_last_log": math.log1p(seconds)}
+            out.append((f, seconds >= 2.0 and rng.random() < prior[1].probability(f) * 2))
+        return out
+
+    data = fit_personal(decisions(100, 11), prior[1], "post")
+    assert data is not None
+    future = decisions(300, 12)
+    labels = np.asarray([y for _, y in future])
+    g = AcceptanceGate(Models(*prior))
+    before = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
+    g.set_personal(None, AcceptanceModel(data))
+    after = auc(labels, np.asarray([g.probability(f, "post") for f, _ in future]))
+    assert before is not None and after is not None
+    assert after >= before + 0.10
+    # Where the habit lies: half a second against five matters, five against fifty not.
+    # (A slope in log-seconds put more between 5 and 50 s than between 0.5 and 5 s.)
+    f = future[0][0]
+    at = {s: logit(g.probability({**f, "since_last_log": math.log1p(s)}, "post"))
+          for s in (0.5, 5.0, 50.0)}
+    assert at[5.0] - at[0.5] > 1.5
+    assert at[5.0] - at[0.5] > 2 * abs(at[50.0] - at[5.0])
 
 
 def test_too_few_decisions_train_no_personal_model() -> None:

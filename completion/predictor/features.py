@@ -153,6 +153,23 @@ POST_ONLY_NAMES: tuple[str, ...] = (
 )
 
 
+# Pause lengths a user's habit can hinge on ("only once I have stopped to think"). A slope
+# in log-seconds cannot learn such a threshold from a hundred decisions; steps can. Round
+# numbers, fitted to nobody. Only personal models use them (see `pause_steps`).
+PAUSE_EDGES_S = (1.0, 3.0, 10.0)
+PAUSE_NAMES: tuple[str, ...] = tuple(f"paused_{edge:g}s" for edge in PAUSE_EDGES_S)
+
+
+def pause_steps(features: Mapping[str, float]) -> dict[str, float]:
+    """Whether the previous suggestion came at least each of `PAUSE_EDGES_S` ago. Derived
+    from `since_last_log`, so events logged before these existed have them too. Nothing
+    shown yet (0) is a pause of any length: the user has just started."""
+    log_seconds = features.get("since_last_log", 0.0)
+    seconds = math.expm1(log_seconds) if log_seconds > 0 else math.inf
+    return {name: float(seconds >= edge) for name, edge in zip(PAUSE_NAMES, PAUSE_EDGES_S,
+                                                                strict=True)}
+
+
 def feature_names(stage: Stage) -> list[str]:
     """The stable, ordered feature names of a stage; a model stores these with its weights."""
     if stage == "pre":

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from completion.predictor.features import pause_steps
 from completion.predictor.model import AcceptanceModel
 
 Aggressiveness = Literal["quiet", "balanced", "eager"]
@@ -118,7 +119,8 @@ class AcceptanceGate:
         p = prior.probability(features) if prior is not None else 0.5
         if personal is None:
             return p
-        return personal.probability({**features, "prior_logit": logit(p)})
+        return personal.probability({**features, **pause_steps(features),
+                                     "prior_logit": logit(p)})
 
     def before(
         self, features: Mapping[str, float], language: str, invoked: bool

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from completion.predictor.features import Stage, feature_names, vectorize
+from completion.predictor.features import (
+    PAUSE_NAMES,
+    Stage,
+    feature_names,
+    pause_steps,
+    vectorize,
+)
 from completion.predictor.gate import logit
 from completion.predictor.model import (
     AcceptanceModel,
@@ -47,7 +53,8 @@ PERSONAL_HABITS = frozenset({
 # on personas of CUPS dev users and of a dev-corpus replay; a hundred decisions can move
 # it, ten cannot.
 PERSONAL_SHRINKAGE = 10.0
-PERSONAL_FORM = "habit_offset"  # what `fit_personal` writes; other personal files are refitted
+# What `fit_personal` writes; personal files of another form are refitted at start.
+PERSONAL_FORM = "habit_offset_pauses"
 MIN_PERSONAL_EVENTS = 30
 MIN_PER_CLASS = 5
 
@@ -129,22 +136,26 @@ def fit_personal(
 ) -> bytes | None:
     """A model of this user's decisions, or None while there are too few of them.
 
-    It is the prior plus a correction along the `PERSONAL_HABITS`, which the user's
-    decisions pull away from zero as they come in: the prior's logit enters with weight
-    one and the correction is shrunk towards none. Features are standardized as the prior
-    standardizes them: statistics of a hundred decisions made in one file would turn an
-    ordinary value elsewhere into an extreme one."""
+    It is the prior plus a correction along the `PERSONAL_HABITS` and the pause steps,
+    which the user's decisions pull away from zero as they come in: the prior's logit
+    enters with weight one and the correction is shrunk towards none. Features are
+    standardized as the prior standardizes them (statistics of a hundred decisions made in
+    one file would turn an ordinary value elsewhere into an extreme one); a pause step is
+    -1 or +1."""
     labels = np.asarray([accepted for _, accepted in examples], dtype=bool)
     accepted = int(labels.sum())
     if len(examples) < MIN_PERSONAL_EVENTS or min(accepted, len(labels) - accepted) < MIN_PER_CLASS:
         return None
-    names = feature_names(stage)
-    x = np.asarray([vectorize(features, names) for features, _ in examples], dtype=np.float64)
+    names = [*feature_names(stage), *PAUSE_NAMES]
+    x = np.asarray([vectorize({**features, **pause_steps(features)}, names)
+                    for features, _ in examples], dtype=np.float64)
     offset = np.asarray([logit(prior.probability(f)) for f, _ in examples], dtype=np.float64)
-    mean, scale = prior.standardization()
+    prior_mean, prior_scale = prior.standardization()
+    steps = np.full(len(PAUSE_NAMES), 0.5)
+    mean, scale = np.append(prior_mean, steps), np.append(prior_scale, steps)
     # Recent decisions say more about the user's habits now than old ones do.
     weights = np.linspace(0.5, 1.0, len(examples))
-    habits = [i for i, name in enumerate(names) if name in PERSONAL_HABITS]
+    habits = [i for i, name in enumerate(names) if name in PERSONAL_HABITS or name in PAUSE_NAMES]
     bias, habit_coef = fit_correction(((x - mean) / scale)[:, habits], labels, offset, weights,
                                       PERSONAL_SHRINKAGE)
     coef = np.zeros(len(names), dtype=np.float64)
