@@ -27,11 +27,9 @@ from models.backend import Generation, GenerationParams, Prompt, StopRule
 from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
 from models.threads import (
-    CALIBRATION_DEPTH,
-    CALIBRATION_TOKENS,
+    DecodeTrial,
     ThreadGovernor,
     available_cores,
-    pick_decode_threads,
 )
 
 log = logging.getLogger(__name__)
@@ -148,13 +146,15 @@ class LlamaBackend:
         self._threads = (threads, threads)  # as llama.cpp has them: decoding, prompts
         auto = settings.n_threads is None
         self._prompt_governor = ThreadGovernor(threads, min_tokens=8, adaptive=auto)
-        decode_cores = self._calibrate_decoding(threads) if auto else threads
-        self._decode_governor = ThreadGovernor(decode_cores, adaptive=auto)
-        self._use_threads(decode_cores, threads)
+        # Chosen threads are kept; else one decodes until the trial shows more pay.
+        self._decode_trial = DecodeTrial(threads) if auto and threads > 1 else None
+        self._decode_governor = ThreadGovernor(1 if self._decode_trial else threads,
+                                               adaptive=auto)
+        self._use_threads(self._decode_governor.cores, threads)
         log.info(
-            "loaded %s in %.2fs (fim: %s; threads: %d decoding, %d for prompts)",
+            "loaded %s in %.2fs (fim: %s; threads: %s decoding, %d for prompts)",
             path.name, self.load_seconds, self._fim.family if self._fim else "none",
-            decode_cores, threads,
+            "timed on the first suggestions" if self._decode_trial else threads, threads,
         )
 
     @property
@@ -218,8 +218,7 @@ class LlamaBackend:
         first_token_at: float | None = None
         last_token_at = 0.0
         n_generated = 0
-        self._use_threads(self._decode_governor.threads(), self._threads[1])
-        self._llm.eval(tokens[-1:])
+        self._decode(tokens[-1])
         while True:
             token, logprob = self._greedy_token()
             now = time.perf_counter()
@@ -227,7 +226,6 @@ class LlamaBackend:
                 first_token_at = now
             else:
                 self._decode_governor.done(self._threads[0], 1, now - last_token_at)
-                self._use_threads(self._decode_governor.threads(), self._threads[1])
             last_token_at = now
             if token in self._extra_stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 stopped_by = "eos"
@@ -248,7 +246,7 @@ class LlamaBackend:
                 break
             if n_generated >= params.max_tokens:
                 break
-            self._llm.eval([token])
+            self._decode(token)
         ended = time.perf_counter()
         first = first_token_at or ended
         if stopped_by != "rule":
@@ -327,31 +325,25 @@ class LlamaBackend:
             llama_cpp.llama_set_n_threads(self._llm.ctx, decode, prompts)
             self._threads = (decode, prompts)
 
-    def _calibrate_decoding(self, cores: int) -> int:
-        """Decoding threads for this machine: `pick_decode_threads`, timed at the depth the
-        server decodes at (a context half full), where attention is a real share of the
-        work. Leaves the KV cache empty."""
-        llm = self._llm
-        depth = min(CALIBRATION_DEPTH, self.context_size // 2)
-        timed = min(CALIBRATION_TOKENS, self.context_size - depth)  # a tiny context
-        code = b"def main(argv):\n    return len(argv) + 1\n\n"
-        ids = llm.tokenize(code * (depth // 4 + CALIBRATION_TOKENS), add_bos=False)
-        self._evaluate(ids[:depth], GenerationParams(), 0)  # the prompt governor's first look
-
-        def decode_ms(threads: int) -> float:
-            self._use_threads(threads, self._threads[1])
-            llm.n_tokens = depth  # the next eval drops what the last timing added
-            best = float("inf")
-            for token in ids[depth : depth + timed]:
-                began = time.perf_counter()
-                llm.eval([token])
-                best = min(best, time.perf_counter() - began)
-            return best * 1000
-
-        try:
-            return pick_decode_threads(cores, decode_ms)
-        finally:
-            llm.reset()
+    def _decode(self, token: int) -> None:
+        """One token through the model, on the threads decoding has now; while the decode
+        trial runs, on its threads, timed, unless the cores are busy with something else
+        (prompts have backed off to one thread), which would skew the timing."""
+        trial = self._decode_trial
+        if trial is None or trial.choice is not None or self._prompt_governor.threads() == 1:
+            self._use_threads(self._decode_governor.threads(), self._threads[1])
+            self._llm.eval([token])
+            return
+        threads = trial.threads()
+        self._use_threads(threads, self._threads[1])
+        began = time.perf_counter()
+        self._llm.eval([token])
+        trial.timed(threads, (time.perf_counter() - began) * 1000)
+        if trial.choice is not None:
+            self._decode_governor.cores = trial.choice
+            log.info("decoding on %d thread(s): %.2f ms per token on 1, %.2f on %d",
+                     trial.choice, trial.fastest_ms(1), trial.fastest_ms(trial.cores),
+                     trial.cores)
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0

@@ -10,8 +10,10 @@ one thread), and two servers side by side decode at 28 ms per token each on two 
 9 on one; their prompts take 2.4 s on two threads, 0.85 s on one.
 
 So decoding uses one thread unless more are measurably faster on this machine, which is
-timed once at load, with a context half full as the server's are (attention over a long
-context is work that does gain from more threads). Prompts are real batches and gain
+timed on the server's first decode steps, one thread and all cores in turn: at the depths
+its contexts really have (attention over a long context is work that does gain from more
+threads), and at no cost at start (timing it at load took a second before the first
+suggestion). Prompts are real batches and gain
 from every core while the cores are free. Either way, work that runs far slower on all
 cores than the fastest seen there means the cores are not free, and it goes to one
 thread for a while.
@@ -26,8 +28,7 @@ from dataclasses import dataclass, field
 
 # More threads must beat one by this much to decode with them: one is the robust choice.
 DECODE_GAIN_NEEDED = 1.15
-CALIBRATION_TOKENS = 12
-CALIBRATION_DEPTH = 512  # tokens already in the context when decoding is timed
+TRIAL_STEPS = 12  # decode steps timed on each side before choosing
 # Work on all cores this many times slower per token than the fastest seen there: the
 # cores are busy with something else.
 CONTENDED = 2.5
@@ -48,6 +49,35 @@ def pick_decode_threads(cores: int, decode_ms: Callable[[int], float]) -> int:
         return 1
     one = decode_ms(1)
     return cores if one >= DECODE_GAIN_NEEDED * decode_ms(cores) else 1
+
+
+class DecodeTrial:
+    """Chooses decoding threads from real decode steps: one thread and all cores take turns,
+    token by token, until each has had `steps`; then `pick_decode_threads` on the fastest
+    step of each (the least disturbed by anything else running)."""
+
+    def __init__(self, cores: int, steps: int = TRIAL_STEPS) -> None:
+        self.cores = cores
+        self._steps = steps
+        self._ms: dict[int, list[float]] = {1: [], cores: []}
+        self._next = 1
+        self.choice: int | None = None if cores > 1 else 1
+
+    def threads(self) -> int:
+        """Threads for the next decode step while the trial runs."""
+        return self._next
+
+    def timed(self, threads: int, ms: float) -> None:
+        """A decode step on `threads` threads took `ms` milliseconds."""
+        if self.choice is not None or threads not in self._ms:
+            return
+        self._ms[threads].append(ms)
+        self._next = self.cores if threads == 1 else 1
+        if all(len(times) >= self._steps for times in self._ms.values()):
+            self.choice = pick_decode_threads(self.cores, self.fastest_ms)
+
+    def fastest_ms(self, threads: int) -> float:
+        return min(self._ms[threads], default=float("inf"))
 
 
 @dataclass

@@ -9,7 +9,14 @@ import pytest
 
 from models.backend import GenerationParams, Prompt
 from models.llama import LlamaBackend, LlamaSettings
-from models.threads import BACK_OFF_SECONDS, CONTENDED, ThreadGovernor, pick_decode_threads
+from models.threads import (
+    BACK_OFF_SECONDS,
+    CONTENDED,
+    DecodeTrial,
+    ThreadGovernor,
+    available_cores,
+    pick_decode_threads,
+)
 
 
 class Clock:
@@ -24,6 +31,31 @@ def test_decoding_takes_more_threads_only_when_they_are_clearly_faster() -> None
     assert pick_decode_threads(2, {1: 8.0, 2: 7.8}.__getitem__) == 1
     assert pick_decode_threads(2, {1: 19.4, 2: 15.3}.__getitem__) == 2
     assert pick_decode_threads(1, lambda threads: pytest.fail("nothing to compare")) == 1
+
+
+def test_the_decode_trial_takes_turns_then_keeps_the_fastest_step_of_each() -> None:
+    trial = DecodeTrial(cores=2, steps=3)
+    turns = []
+    # All cores are faster, but one of their steps was disturbed (40 ms): the fastest
+    # counts, not the mean.
+    for one_ms, all_ms in ((20.0, 40.0), (19.0, 14.0), (21.0, 15.0)):
+        for ms in (one_ms, all_ms):
+            assert trial.choice is None
+            turns.append(trial.threads())
+            trial.timed(trial.threads(), ms)
+    assert turns == [1, 2, 1, 2, 1, 2]
+    assert trial.choice == 2
+    assert (trial.fastest_ms(1), trial.fastest_ms(2)) == (19.0, 14.0)
+    trial.timed(1, 1.0)  # decided: later steps change nothing
+    assert trial.choice == 2 and trial.fastest_ms(1) == 19.0
+
+
+def test_the_decode_trial_keeps_one_thread_unless_more_clearly_pay() -> None:
+    trial = DecodeTrial(cores=4, steps=2)
+    for ms in (8.0, 7.8, 8.1, 7.5):
+        trial.timed(trial.threads(), ms)
+    assert trial.choice == 1
+    assert DecodeTrial(cores=1).choice == 1  # nothing to compare
 
 
 def test_slow_work_on_all_cores_backs_off_to_one_thread_for_a_while() -> None:
@@ -75,7 +107,26 @@ def test_the_model_answers_the_same_after_backing_off_mid_prompt(
     assert after.text == before.text and after.tokens == before.tokens > 0
 
 
-def test_a_context_smaller_than_the_calibration_still_loads_and_answers(
+def test_decoding_threads_are_chosen_on_the_first_suggestions_and_change_no_answer(
+    default_model_path: Path,
+) -> None:
+    if available_cores() < 2:
+        pytest.skip("one core: nothing to choose between")
+    prompt = Prompt.plain("import os\n\n\ndef read_config(path):\n    with open(path) as f:\n")
+    params = GenerationParams(max_tokens=16)
+    fixed = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512, n_threads=1))
+    expected = [fixed.generate(prompt, lambda text: None, params) for _ in range(3)]
+    trying = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512))
+    trial = trying._decode_trial
+    assert trial is not None and trial.choice is None  # nothing timed at load
+    answers = [trying.generate(prompt, lambda text: None, params) for _ in range(3)]
+    assert [a.text for a in answers] == [e.text for e in expected]
+    assert sum(a.tokens for a in answers) >= 24  # steps enough for both sides
+    assert trial.choice in (1, available_cores())
+    assert trying._decode_governor.cores == trial.choice
+
+
+def test_a_tiny_context_still_loads_and_answers(
     default_model_path: Path,
 ) -> None:
     # llama.cpp rounds a 16-token context up to 256; llama-cpp-python holds only 16.
