@@ -411,6 +411,20 @@ def test_the_personalizer_fits_in_a_child_process_and_swaps_the_models_in(
     assert fresh.models.personal_post is not None
 
 
+def test_the_fit_runs_at_the_lowest_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beside a fit at normal priority a cold completion took up to twice as long.
+    from completion.predictor import personal
+
+    asked: list[int] = []
+    monkeypatch.setattr(personal.os, "nice", asked.append)
+    examples = tmp_path / "examples.json"
+    examples.write_text("[]")
+    assert personal.main([str(examples), str(tmp_path)]) == personal.TOO_FEW
+    assert asked == [19]
+
+
 def test_personal_models_of_an_earlier_form_are_not_loaded(tmp_path: Path) -> None:
     # Earlier builds wrote models meant to be blended with the prior; used alone, they
     # would answer for the prior too. They are refitted instead.
