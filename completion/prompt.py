@@ -46,8 +46,11 @@ def render_snippets(snippets: list[Snippet], language: str) -> str:
     return "".join(out)
 
 
-def prefix_window(prefix: str, max_tokens: int, count: Callable[[str], int]) -> str:
-    """The end of `prefix` that fits `max_tokens`, starting at a line start on a coarse grid."""
+def prefix_window(prefix: str, max_tokens: int, count: Callable[[str], int],
+                  lead: str = "") -> str:
+    """The end of `prefix` that fits `max_tokens`, starting at a line start on a coarse grid.
+    It is counted after `lead`, the text it will follow in its part of the prompt: so the
+    count tokenizes the very text the prompt will, which the back end then remembers."""
     max_chars = max_tokens * CHARS_PER_TOKEN
     while True:
         start = max(0, len(prefix) - max_chars)
@@ -56,7 +59,7 @@ def prefix_window(prefix: str, max_tokens: int, count: Callable[[str], int]) -> 
             newline = prefix.find("\n", start)
             start = newline + 1 if 0 <= newline < len(prefix) else start
         window = prefix[start:]
-        if count(window) <= max_tokens or max_chars <= WINDOW_GRID:
+        if count(lead + window) <= max_tokens or max_chars <= WINDOW_GRID:
             return window
         max_chars = max_chars * 3 // 4
 
@@ -101,8 +104,9 @@ def build_prompt(
     else:
         header = (f"{comment_prefix(language)} {path}\n" if path else "")
         header = render_snippets(snippets, language) + header
-    used = sum(count(text) + (1 if special else 0) for text, special in head) + count(header)
-    before = header + prefix_window(prefix, max(16, budget.prefix_tokens - used), count)
+    used = sum(count(text) + (1 if special else 0) for text, special in head)
+    window_budget = max(16 + count(header), budget.prefix_tokens - used)
+    before = header + prefix_window(prefix, window_budget, count, lead=header)
     if fim is None:
         return Prompt((*head, (before, False)))
     after = suffix_window(suffix, budget.suffix_tokens, count)

@@ -186,3 +186,23 @@ def test_a_context_refused_for_q8_0_keys_falls_back_to_f16(
     backend = LlamaBackend(default_model_path, LlamaSettings(n_threads=1))
     assert calls == [llama_cpp.GGML_TYPE_Q8_0, None]
     assert backend.count_tokens("def f():") > 0
+
+
+def test_a_counted_text_is_not_tokenized_again_and_tokens_are_unchanged(
+    default_model_path: Path,
+) -> None:
+    from models.backend import Prompt
+
+    backend = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512, n_threads=1))
+    llm = backend._llm
+    text = "def read(path):\n    with open(path) as f:\n        return f.read()\n" * 8
+    expected = llm.tokenize(text.encode(), add_bos=backend._add_bos, special=False)
+    backend.count_tokens(text)  # as the engine budgets the prompt
+    calls: list[bytes] = []
+    tokenize = llm.tokenize
+    llm.tokenize = lambda data, *a, **k: calls.append(data) or tokenize(data, *a, **k)
+    assert backend.tokenize(Prompt.plain(text)) == expected
+    assert calls == []
+    assert backend.tokenize(Prompt.plain(text + "x")) == tokenize(
+        (text + "x").encode(), add_bos=backend._add_bos, special=False)
+    assert calls == [(text + "x").encode()]  # a new text is tokenized, once

@@ -67,3 +67,20 @@ def test_without_a_layout_snippets_are_comments_before_the_header() -> None:
                           fim=None, budget=PromptBudget(), count=count, snippets=snippets)
     assert prompt.text == ("# Definitions from pkg/utils.py:\n# def parse(line):\n"
                            "# pkg/app.py\nx = ")
+
+
+def test_the_file_window_is_counted_as_the_prompt_will_hold_it() -> None:
+    # The back end remembers what it counted: counting the header and window as the one
+    # text the prompt holds lets it skip tokenizing them again.
+    counted: list[str] = []
+
+    def recording(text: str) -> int:
+        counted.append(text)
+        return count(text)
+
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(2000))
+    prompt = build_prompt(prefix=prefix, suffix="", path="pkg/a.py", language="python",
+                          fim=None, budget=PromptBudget(prefix_tokens=300), count=recording)
+    (part, _), = prompt.parts
+    assert part.startswith("# pkg/a.py\n") and prefix.endswith(part.split("\n", 1)[1])
+    assert part in counted and count(part) <= 300
