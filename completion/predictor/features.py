@@ -333,8 +333,8 @@ def parse_verdict(prefix: str, text: str, suffix: str, language: str) -> tuple[b
     if not python and ts_parser is None:
         return None
     window = "\n".join(prefix.split("\n")[-_PARSE_WINDOW_LINES:])
-    open_before, _ = _scan_brackets(window, language)
-    open_after, unmatched = _scan_brackets(window + text + suffix, language)
+    open_after, unmatched, open_before = _scan_brackets(window + text + suffix, language,
+                                                        mark=len(window))
     closes_all = bool(open_before) and not open_after
     if any(position >= len(window) for position in unmatched):
         return False, False
@@ -395,11 +395,16 @@ def _python_parses(head: str, snippet: str, closers: str) -> bool:
     return True
 
 
-def _scan_brackets(source: str, language: str) -> tuple[list[tuple[str, int]], list[int]]:
-    """(brackets still open with their positions, positions of closers that match none).
+def _scan_brackets(
+    source: str, language: str, mark: int = 0
+) -> tuple[list[tuple[str, int]], list[int], list[tuple[str, int]]]:
+    """(brackets still open with their positions, positions of closers that match none,
+    brackets open before `mark`).
 
     Skips strings and comments with a simple lexer; a window that starts inside a string
-    fools it, which only costs a slightly wrong feature.
+    fools it, which only costs a slightly wrong feature. What is open before `mark` is what
+    a scan of `source[:mark]` alone finds: only brackets move it, and a bracket is one
+    character, never part of a string or comment that reaches past `mark`.
     """
     marker = _comment_marker(language)
     python = _group(language) == "python"
@@ -408,8 +413,11 @@ def _scan_brackets(source: str, language: str) -> tuple[list[tuple[str, int]], l
     stack: list[tuple[str, int]] = []
     unmatched: list[int] = []
     quote = ""  # the delimiter of the string we are in, if any
+    before_mark: list[tuple[str, int]] | None = None
     i, n = 0, len(source)
     while i < n:
+        if before_mark is None and i >= mark:
+            before_mark = list(stack)
         char = source[i]
         if quote:
             if char == "\\":
@@ -439,7 +447,7 @@ def _scan_brackets(source: str, language: str) -> tuple[list[tuple[str, int]], l
             else:
                 unmatched.append(i)
         i += 1
-    return stack, unmatched
+    return stack, unmatched, list(stack) if before_mark is None else before_mark
 
 
 @cache
