@@ -27,7 +27,7 @@ from completion.engine import UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult, Trigger
 from lsp.documents import Document, uri_to_path
 from lsp.jobs import log_completion
-from lsp.positions import PositionError, chars_in_utf16, position_at
+from lsp.positions import PositionError, chars_in_utf16
 from lsp.server import TactfulServer
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def create_server() -> TactfulServer:
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
             ls.feedback.completed(request, result, position)
-        return to_inline_list(result, doc.text)
+        return to_inline_list(result, doc)
 
     @server.command(ACCEPT_COMMAND)
     def accept(ls: TactfulServer, *args: Any) -> None:
@@ -240,10 +240,10 @@ def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = No
         log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)
 
 
-def to_inline_list(result: CompletionResult, text: str) -> types.InlineCompletionList:
+def to_inline_list(result: CompletionResult, doc: Document) -> types.InlineCompletionList:
     items = []
     for s in result.suggestions:
-        line, character = position_at(text, s.offset)
+        line, character = doc.position_at(s.offset)
         position = types.Position(line=line, character=character)
         items.append(
             types.InlineCompletionItem(

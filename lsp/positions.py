@@ -64,11 +64,11 @@ def offset_at(text: str, line: int, character: int, starts: list[int] | None = N
     return start + chars
 
 
-def position_at(text: str, offset: int) -> tuple[int, int]:
+def position_at(text: str, offset: int, starts: list[int] | None = None) -> tuple[int, int]:
     """The LSP (line, character) of a string offset."""
     if not 0 <= offset <= len(text):
         raise PositionError(f"offset {offset} is outside the document (length {len(text)})")
-    starts = line_starts(text)
+    starts = starts if starts is not None else line_starts(text)
     lo, hi = 0, len(starts) - 1
     while lo < hi:  # the last line start <= offset
         mid = (lo + hi + 1) // 2

@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lsp.documents import Document
-from lsp.positions import PositionError, chars_in_utf16, offset_at, position_at, utf16_len
+from lsp.positions import (
+    PositionError,
+    chars_in_utf16,
+    line_starts,
+    offset_at,
+    position_at,
+    utf16_len,
+)
 
 
 def test_emoji_counts_two_utf16_units() -> None:
@@ -89,3 +96,26 @@ def test_whole_document_change() -> None:
     doc = Document("file:///x.py", "python", 1, "abc")
     doc.apply_changes([(None, None, "new\ntext")], version=5)
     assert doc.offset_at(1, 4) == len("new\ntext")
+
+
+_EDIT_TEXT = st.text(alphabet=st.sampled_from(list("ab \n\r😀")), max_size=12)
+
+
+@given(_EDIT_TEXT, st.lists(st.tuples(st.integers(0, 60), st.integers(0, 8), _EDIT_TEXT),
+                            max_size=12))
+def test_line_starts_kept_across_edits_are_those_of_the_text(
+    text: str, edits: list[tuple[int, int, str]]
+) -> None:
+    # Kept up to date edit by edit (not found again in the whole text each keystroke).
+    doc = Document("file:///x.py", "python", 1, text)
+    for version, (at, length, new_text) in enumerate(edits, start=2):
+        a = _position_boundary(doc.text, min(at, len(doc.text)))
+        b = _position_boundary(doc.text, min(a + length, len(doc.text)))
+        doc.apply_changes([(doc.position_at(a), doc.position_at(b), new_text)], version)
+        assert doc.starts == line_starts(doc.text)
+
+
+def _position_boundary(text: str, offset: int) -> int:
+    """`offset`, moved off the middle of a "\r\n" (which has no position)."""
+    inside = 0 < offset < len(text) and text[offset - 1] == "\r" and text[offset] == "\n"
+    return offset - 1 if inside else offset
