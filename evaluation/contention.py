@@ -86,11 +86,12 @@ def run_contention(packages: Sequence[Package], out: Path, model: str | None = N
             with busy_processes(count):
                 backend = LlamaBackend(
                     path, LlamaSettings(n_ctx=prompt_tokens + max_tokens + 64, n_threads=threads))
-                chosen = backend._threads[0]  # at load: a back-off while timing changes it
                 timing = time_completions(backend, source, completions, prompt_tokens,
                                           max_tokens)
+                # Read after the completions: automatic threads are chosen on their first
+                # decode steps.
                 rows.append({"busy_processes": count, "threads": label,
-                             "decode_threads_chosen": chosen, **timing})
+                             "decode_threads_chosen": backend.decode_threads, **timing})
                 del backend
     summary = {"model": path.name, "cores": cores, "completions": completions,
                "prompt_tokens": prompt_tokens, "max_tokens": max_tokens, "rows": rows}

@@ -164,6 +164,12 @@ class LlamaBackend:
         )
 
     @property
+    def decode_threads(self) -> int:
+        """The decoding threads chosen (or set), before any back-off for busy cores; with
+        automatic threads, one until the first decode steps have been timed."""
+        return self._decode_governor.cores
+
+    @property
     def fim(self) -> FimTemplate | None:
         return self._fim
 

@@ -123,7 +123,7 @@ def test_decoding_threads_are_chosen_on_the_first_suggestions_and_change_no_answ
     assert [a.text for a in answers] == [e.text for e in expected]
     assert sum(a.tokens for a in answers) >= 24  # steps enough for both sides
     assert trial.choice in (1, available_cores())
-    assert trying._decode_governor.cores == trial.choice
+    assert trying.decode_threads == trial.choice
 
 
 def test_a_tiny_context_still_loads_and_answers(

@@ -396,7 +396,7 @@ def _python_parses(head: str, snippet: str, closers: str) -> bool:
 
 
 def _scan_brackets(
-    source: str, language: str, mark: int = 0
+    source: str, language: str, mark: int
 ) -> tuple[list[tuple[str, int]], list[int], list[tuple[str, int]]]:
     """(brackets still open with their positions, positions of closers that match none,
     brackets open before `mark`).
