@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from context.index import WorkspaceIndex
 from context.workspace import DEFAULT_MAX_BYTES, FileEntry, check, read_source, scan
@@ -99,13 +100,22 @@ def index_entry(index: WorkspaceIndex, entry: FileEntry, text: str | None = None
         report.indexed += 1
 
 
+class Build(Protocol):
+    """`index_workspace`, or a function with its signature that runs it elsewhere."""
+
+    def __call__(self, root: Path, index: WorkspaceIndex, excludes: Sequence[str],
+                 max_bytes: int, progress: Progress | None, cancel: threading.Event | None,
+                 overlay: dict[str, str] | None) -> BuildReport: ...
+
+
 class LiveIndex:
     """The index of one workspace, built and kept fresh by a background thread."""
 
     def __init__(self, root: Path, index: WorkspaceIndex, excludes: Sequence[str] = (),
                  max_bytes: int = DEFAULT_MAX_BYTES, watch: bool = True,
                  progress: Progress | None = None,
-                 on_ready: Callable[[BuildReport], None] | None = None) -> None:
+                 on_ready: Callable[[BuildReport], None] | None = None,
+                 build: Build | None = None) -> None:
         self.root = root.resolve()
         self.index = index
         self.excludes = tuple(excludes)
@@ -113,6 +123,8 @@ class LiveIndex:
         self.watch = watch
         self.progress = progress
         self.on_ready = on_ready
+        # The full builds (the first, and after corruption); changes are indexed here.
+        self.build = build or index_workspace
         self.ready = threading.Event()
         self.report: BuildReport | None = None
         self._open: dict[str, str] = {}  # unsaved text of open documents, by relative path
@@ -198,8 +210,8 @@ class LiveIndex:
         try:
             with self._lock:
                 overlay = dict(self._open)
-            self.report = index_workspace(self.root, self.index, self.excludes, self.max_bytes,
-                                          self.progress, self._stop, overlay)
+            self.report = self.build(self.root, self.index, self.excludes, self.max_bytes,
+                                     self.progress, self._stop, overlay)
             log.info("indexed %s: %s", self.root, self.report)
         except Exception:
             log.exception("indexing %s failed; completions go on without it", self.root)

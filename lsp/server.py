@@ -26,6 +26,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from completion.debounce import DebounceSettings
 from completion.engine import CompletionEngine, ContextSource, EngineSettings
+from context.build import index_workspace_in_child
 from context.edits import RecentEdits
 from context.index import WorkspaceIndex, default_index_path
 from context.indexer import BuildReport, LiveIndex
@@ -231,6 +232,7 @@ class TactfulServer(LanguageServer):
             root, index, c.index_exclude, c.index_max_file_bytes,
             progress=progress.report if progress else None,
             on_ready=progress.end if progress else _log_report,
+            build=index_workspace_in_child,
         )
         self.retriever.index = index
         for doc in self.documents:
