@@ -396,6 +396,31 @@ def bench_index(corpora: tuple[str, ...], out: str, edits: int, seed: int,
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("first-build")
+@click.option("--workspace", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The folder opened as the workspace (e.g. an unpacked sdist).")
+@click.option("--file", "file", default=None,
+              help="The file typed in, relative to the workspace (default: the largest .py).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--runs", default=2, show_default=True, help="Pairs of cold and warm starts.")
+@click.option("--seconds", default=30.0, show_default=True, help="Typing per start.")
+@click.option("--cps", default=10.0, show_default=True, help="Keys per second.")
+@click.option("--model", default=None, help="Model name or GGUF path (default: the server's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_first_build(workspace: str, file: str | None, out: str, runs: int, seconds: float,
+                      cps: float, model: str | None, as_json: bool) -> None:
+    """Type through the real server while it builds a workspace's index from nothing, and
+    again with the index built: how soon and how often suggestions come."""
+    _setup_logging("warning")
+    from evaluation.first_build import format_table, run_first_build
+
+    if file is not None and not (Path(workspace) / file).is_file():
+        raise click.BadParameter(f"no file {file} in {workspace}", param_hint="--file")
+    summary = run_first_build(Path(workspace), Path(out), Path(file) if file else None, runs,
+                              seconds, cps, model)
+    _emit(summary, format_table(summary), as_json)
+
+
 @bench.command("replay")
 @click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
