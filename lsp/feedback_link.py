@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 EXPLAINED = 200  # decisions kept in memory for tactful/explain
 IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long was ignored
 EXPIRE_EVERY = 200  # requests logged between two sweeps for ignored suggestions
+UNLOGGED_KEPT = 64  # suggestions made whose requests were not answered yet (or never)
 # Requests that decide nothing about acceptance: no row in the log. (A typed-through or
 # cached answer is a suggestion already logged, under the same id: logging it again would
 # overwrite that row's features and gate decisions.)
@@ -100,6 +101,7 @@ class FeedbackLink:
         self.model_name = config.model
         self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
         self._recorded = 0
+        self._unlogged: OrderedDict[str, CompletionRecord] = OrderedDict()
         self._lock = threading.Lock()
         self.store: FeedbackStore | None = None
         try:
@@ -132,6 +134,22 @@ class FeedbackLink:
 
     # -- what the engine decided ----------------------------------------------------------
 
+    def made(self, request: CompletionRequest, result: CompletionResult) -> None:
+        """A model call finished (on the event loop, before its request is answered). Its
+        row waits here until the suggestion reaches the user: the request's own answer
+        writes it as before, but when that request was cancelled meanwhile, the suggestion
+        can still be delivered by a later one (typed through, cached), which then writes it.
+        One never delivered is never logged: nobody saw it."""
+        if self.store is None:
+            return
+        record = self._record(request, result)
+        if record is None or not (result.suggestions or result.hidden):
+            return
+        with self._lock:
+            self._unlogged[record.id] = record
+            while len(self._unlogged) > UNLOGGED_KEPT:
+                self._unlogged.popitem(last=False)
+
     def completed(
         self, request: CompletionRequest, result: CompletionResult, position: tuple[int, int]
     ) -> str | None:
@@ -152,13 +170,32 @@ class FeedbackLink:
         reason = result.reason.removeprefix("joined:")
         if reason == "typed_through_hidden" and result.suggestions:
             # A suggestion gate 2 held back, revealed because the user typed its start.
+            self._write_unlogged(result.suggestions[0].id)
             self._revealed(result.suggestions[0].id)
             return None
         if reason in NOT_LOGGED:
+            if shown is not None:  # made by a request that was cancelled: first delivery
+                self._write_unlogged(shown.id)
             return None
+        record = self._record(request, result)
+        if record is None:
+            return None
+        with self._lock:
+            self._unlogged.pop(record.id, None)
+        self._write(record)
+        return record.id
+
+    def _record(self, request: CompletionRequest, result: CompletionResult,
+                ) -> CompletionRecord | None:
+        """The log's row for a request, or None for one that decides nothing."""
+        if result.reason.removeprefix("joined:") in NOT_LOGGED | {"typed_through_hidden"}:
+            return None
+        shown = result.suggestions[0] if result.suggestions else None
+        made = shown or result.hidden
+        text = made.text if made else None
         g1, g2 = result.gate1, result.gate2
-        record = CompletionRecord(
-            id=record_id or f"req-{time.time_ns()}",
+        return CompletionRecord(
+            id=made.id if made else f"req-{time.time_ns()}",
             language=request.language,
             trigger=request.trigger,
             workspace=request.workspace or None,
@@ -188,6 +225,15 @@ class FeedbackLink:
             suffix_text=request.suffix,
             suggestion_text=text,
         )
+
+    def _write_unlogged(self, suggestion_id: str) -> None:
+        with self._lock:
+            record = self._unlogged.pop(suggestion_id, None)
+        if record is not None:
+            self._write(record)
+
+    def _write(self, record: CompletionRecord) -> None:
+        assert self.store is not None
         try:
             self.store.record(record)
             self._recorded += 1
@@ -195,7 +241,6 @@ class FeedbackLink:
                 self.store.expire_undecided(IGNORED_AFTER_S)
         except Exception:
             log.exception("could not log completion %s", record.id)
-        return record.id
 
     def _revealed(self, suggestion_id: str) -> None:
         if self.store is None:

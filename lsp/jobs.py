@@ -76,6 +76,9 @@ class ModelJobs:
         self._idle: dict[str, list[asyncio.TimerHandle]] = {}
         self._latest: dict[str, CompletionRequest] = {}  # each document's last request
         self._preparing: threading.Event | None = None
+        # Told of every finished model call, also those whose requests were cancelled
+        # meanwhile: their suggestion can still reach the user (typed through, cached).
+        self.on_result: Callable[[CompletionRequest, CompletionResult], None] | None = None
 
     # -- requests -------------------------------------------------------------------------
 
@@ -143,6 +146,11 @@ class ModelJobs:
             if f.cancelled() or f.exception() is not None:
                 return
             result = f.result()
+            if self.on_result is not None:
+                try:
+                    self.on_result(request, result)
+                except Exception:  # the log's trouble must not cost the answer
+                    log.exception("a model call's listener failed")
             # How long calls take where the debounce may wait: after code on the line.
             if result.reason in FINISHED and rules.line_before_cursor(request).strip():
                 self.debounce.model_call(loop.time() - started)

@@ -99,6 +99,7 @@ class TactfulServer(LanguageServer):
     def start_feedback(self) -> None:
         if self.feedback is None:
             self.feedback = FeedbackLink(self.config, self.document_text, uri_to_path)
+            self.jobs.on_result = self.feedback.made
 
     def document_text(self, uri: str) -> str | None:
         """An open document's text, or None once it is closed (for retention checks)."""
@@ -209,6 +210,7 @@ class TactfulServer(LanguageServer):
             self.live_index.stop()
             self.live_index = None
         if self.feedback is not None:
+            self.jobs.on_result = None
             self.feedback.close()
             self.feedback = None
 

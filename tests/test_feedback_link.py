@@ -67,3 +67,50 @@ def test_a_joined_answer_that_reveals_a_hidden_suggestion_marks_it_shown(
     row = feedback.store.get("s2")
     assert row is not None and row["shown"] == 1 and row["reason"] == "shown:revealed"
     assert row["features"]["sug_chars_log"] == 2.5
+
+
+@pytest.mark.parametrize("reason", ["typed_through", "joined:typed_through", "cached"])
+def test_a_suggestion_whose_request_was_cancelled_is_logged_when_it_reaches_the_user(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, reason: str,
+) -> None:
+    # The editor cancelled the request that made it, but the next keystroke's request
+    # typed through it: the user saw it, so its row and its outcome must be in the log.
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    made = Suggestion("s3", "* r", 29, "file:///a.py")
+    feedback.made(request(29), generated(made, shown=True))  # its request never answered
+    assert feedback.store.get("s3") is None
+    rest = Suggestion("s3", "r", 31, "file:///a.py")
+    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    row = feedback.store.get("s3")
+    assert row is not None and row["reason"] == "shown" and row["gate2_probability"] == 0.4
+    assert row["features"]["sug_chars_log"] == 2.5
+
+    feedback.displayed("s3")
+    feedback.outcome(made, "accepted", None)
+    assert "does not have" not in caplog.text
+    assert feedback.store.get("s3")["outcome"] == "accepted"  # type: ignore[index]
+
+
+def test_a_hidden_suggestion_of_a_cancelled_request_is_logged_when_typing_reveals_it(
+    tmp_path: Path,
+) -> None:
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    held_back = Suggestion("s4", "* r", 29, "file:///a.py")
+    feedback.made(request(29), generated(held_back, shown=False))
+    rest = Suggestion("s4", "r", 31, "file:///a.py")
+    feedback.completed(request(31), CompletionResult([rest], "typed_through_hidden"), (1, 18))
+    row = feedback.store.get("s4")
+    assert row is not None and row["shown"] == 1 and row["reason"] == "shown:revealed"
+
+
+def test_a_suggestion_that_never_reached_the_user_is_not_logged(tmp_path: Path) -> None:
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    feedback.made(request(29), generated(Suggestion("s5", "* r", 29, "file:///a.py"), True))
+    other = Suggestion("s6", "* 2", 29, "file:///a.py")
+    feedback.made(request(29), generated(other, shown=True))
+    feedback.completed(request(29), generated(other, shown=True), (1, 16))
+    assert feedback.store.get("s5") is None
+    assert feedback.store.get("s6") is not None

@@ -264,3 +264,25 @@ def test_after_an_accept_the_next_suggestion_is_computed_before_it_is_asked_for(
         assert len(backend.generated) == 1
 
     run_jobs(scenario)
+
+
+def test_a_model_call_is_reported_when_it_ends_even_after_its_request_was_cancelled() -> None:
+    # Its suggestion may still reach the user through a later request (typed through, or
+    # cached); the feedback log keeps its row until then.
+    async def scenario(jobs: ModelJobs, engine: CompletionEngine, backend: HeldBackend) -> None:
+        told: list[tuple[str, CompletionResult]] = []
+        jobs.on_result = lambda request, result: told.append((request.prefix, result))
+        backend.hold = threading.Event()
+        asked = asyncio.ensure_future(jobs.complete(engine, typed("y = ")))
+        await asyncio.to_thread(backend.started.wait, 5)
+        asked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asked
+        backend.hold.set()
+        for _ in range(200):
+            if told:
+                break
+            await asyncio.sleep(0.01)
+        assert [prefix for prefix, _ in told] == ["y = "]
+
+    run_jobs(scenario)
