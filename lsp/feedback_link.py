@@ -36,8 +36,9 @@ IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long wa
 EXPIRE_EVERY = 200  # requests logged between two sweeps for ignored suggestions
 UNLOGGED_KEPT = 64  # suggestions made whose requests were not answered yet (or never)
 # Requests that decide nothing about acceptance: no row in the log. (A typed-through or
-# cached answer is a suggestion already logged, under the same id: logging it again would
-# overwrite that row's features and gate decisions.)
+# cached answer is a suggestion logged under the same id, by its own request or, where that
+# was cancelled, at this first delivery: logging it again would overwrite that row's
+# features and gate decisions.)
 NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through",
                         "cached"})
 
@@ -140,10 +141,10 @@ class FeedbackLink:
         writes it as before, but when that request was cancelled meanwhile, the suggestion
         can still be delivered by a later one (typed through, cached), which then writes it.
         One never delivered is never logged: nobody saw it."""
-        if self.store is None:
+        if self.store is None or not (result.suggestions or result.hidden):
             return
         record = self._record(request, result)
-        if record is None or not (result.suggestions or result.hidden):
+        if record is None:
             return
         with self._lock:
             self._unlogged[record.id] = record
