@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.lsp_session import ServerSession, first_item
+from evaluation.replay import decode_ms_per_token, read_probe
 
 LINE_MIN_CHARS = 25  # lines worth retyping: a few words of code
 LINE_STEP = 7  # every seventh such line, so the cursor moves through the file
@@ -65,10 +66,10 @@ async def _type(session: ServerSession, path: Path, seconds: float,
         return done
 
     for number in lines_to_type(text):
-        current = session.text(uri)
-        line = current.split("\n")[number]
+        lines = session.text(uri).split("\n")
+        line = lines[number]
         indent = len(line) - len(line.lstrip())
-        line_start = sum(len(x) + 1 for x in current.split("\n")[:number])
+        line_start = sum(len(x) + 1 for x in lines[:number])
         session.edit(uri, line_start + indent, line_start + len(line), "")
         for k, char in enumerate(line[indent:]):
             if time.monotonic() - started > seconds:
@@ -100,10 +101,9 @@ def _server_log(path: Path, started: float) -> dict[str, Any]:
         at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() - started
         if (ready := READY.search(line)) is not None:
             ready_at, build_s = at, float(ready.group(1))
-        elif "lsp.jobs: completion " in line:
-            call = json.loads(line.split("completion ", 1)[1])
-            if call["generated_tokens"] >= 3:
-                decode.append((at, call["decode_ms"] / (call["generated_tokens"] - 1)))
+        for call in read_probe(line):  # none where the line is cut short
+            if (ms := decode_ms_per_token(call)) is not None:
+                decode.append((at, ms))
 
     def median(values: list[float]) -> float | None:
         return round(statistics.median(values), 2) if values else None

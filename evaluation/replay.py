@@ -387,8 +387,7 @@ def summarize(
         # The server's own decode speed while typing, a cross-check of the floor: decode
         # time runs from the first token, so n tokens took n - 1 steps (EOS aside).
         "server_decode_ms_per_token_p50": percentile(
-            (c["decode_ms"] / (c["generated_tokens"] - 1) for c in calls
-             if c.get("generated_tokens", 0) >= 3), 0.5
+            (ms for c in calls if (ms := decode_ms_per_token(c)) is not None), 0.5
         ),
         "kv_reused_fraction": _ratio(sum(c["reused_tokens"] for c in calls), prompt_tokens),
         "request_statuses": dict(sorted(statuses.items())),
@@ -642,6 +641,13 @@ def _fate(request: _Request) -> str:
     if first_item(future.result()) is None:
         return "empty"
     return "stale"  # a suggestion that came after the text had moved on
+
+
+def decode_ms_per_token(call: Mapping[str, Any]) -> float | None:
+    """A completion record's decode speed: decode time runs from the first token, so n
+    tokens took n - 1 steps (EOS aside). None for calls too short to time."""
+    tokens = call.get("generated_tokens", 0)
+    return call["decode_ms"] / (tokens - 1) if tokens >= 3 else None
 
 
 def read_probe(log: str) -> list[dict[str, Any]]:

@@ -41,6 +41,7 @@ def test_decode_speed_is_split_at_the_moment_the_index_was_ready(tmp_path: Path)
         f"{stamp(3)} INFO lsp.server: workspace index ready: 9 files indexed, 0 unchanged, "
         "0 removed, skipped {}, in 2.50 s",
         f"{stamp(4)} {call(3, 20.0)}",  # 10 ms per token, after
+        f"{stamp(5)} {call(9, 10.0)[:-20]}",  # cut short when the server was stopped
         "a line without a time stamp",
     ]))
     found = _server_log(log, started=1_800_000_000)
