@@ -91,6 +91,9 @@ class _Open:
     suggestion: Suggestion
     prefix: str  # the document's text before the cursor when it was made
     hidden: bool = False  # held back by gate 2: typing its start reveals the rest
+    # Whether an answer carried it to the user (see `delivered`). A model call whose request
+    # was cancelled meanwhile leaves one nobody saw: typing away from it turns nothing down.
+    delivered: bool = False
 
 
 @dataclass
@@ -155,17 +158,28 @@ class CompletionEngine:
         thread-safe, so a server can try it before queueing for the model."""
         through, revealed = self._typed_through(request)
         if through is not None:
-            if revealed:
-                self.history.shown(self.clock())
             return CompletionResult(
                 suggestions=[through],
                 reason="typed_through_hidden" if revealed else "typed_through",
             )
         cached = self._cached(request)
         if cached is not None:
-            self.history.shown(self.clock())
             return CompletionResult(suggestions=[cached], reason="cached")
         return None
+
+    def delivered(self, result: CompletionResult) -> None:
+        """The answer `result` reached the user. Only from now on is its suggestion one they
+        can take or turn down, and the time since a suggestion was shown counts from its
+        first delivery. The caller says so: a server knows which answers it sent."""
+        if not result.suggestions:
+            return
+        answered = result.suggestions[0]
+        with self._lock:
+            open_ = self._open.get(answered.document_id)
+            if open_ is None or open_.suggestion.id != answered.id or open_.delivered:
+                return
+            open_.delivered = True
+        self.history.shown(self.clock())
 
     def likelihood(self, request: CompletionRequest) -> float | None:
         """Gate 1's P(accept) here over its threshold (1 is where it skips), or None without
@@ -271,7 +285,6 @@ class CompletionEngine:
                 self._results[_result_key(request, version)] = suggestion
                 while len(self._results) > self.CACHED:
                     self._results.popitem(last=False)
-        self.history.shown(self.clock())
         result.suggestions.append(suggestion)
         result.reason = "shown:exploration" if result.exploration else "shown"
         return result
@@ -314,8 +327,8 @@ class CompletionEngine:
                 del self._open[request.document_id]
                 return None, False  # typed out in full: neither accepted nor turned down
             del self._open[request.document_id]
-            if open_.hidden:
-                return None, False  # never shown: nothing to turn down
+            if open_.hidden or not open_.delivered:
+                return None, False  # never reached the user: nothing to turn down
         self.record_outcome(made.id, "rejected")
         return None, False
 

@@ -141,6 +141,7 @@ def create_server() -> TactfulServer:
             log_completion(request, result)
         else:
             result = await ls.jobs.complete(engine, request)
+        engine.delivered(result)
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
             ls.feedback.completed(request, result, position)

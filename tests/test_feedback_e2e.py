@@ -128,3 +128,26 @@ async def test_an_acknowledged_accept_survives_sigkill(tmp_path: Path) -> None:
         assert row is not None and row["outcome"] == "accepted"
     finally:
         store.close()
+
+
+@pytest.mark.asyncio
+async def test_typing_away_from_a_delivered_suggestion_logs_it_rejected(
+    client: LanguageClient,
+) -> None:
+    last = TEXT.split("\n")[-1]
+    item = await invoke(client, 6, len(last))
+    (item_id,) = item.command.arguments or []  # type: ignore[union-attr]
+    client.protocol.notify("tactful/shown", {"id": item_id})
+    typed = "~" if not str(item.insert_text).startswith("~") else "@"
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=TEXT + typed)],
+    ))
+    await invoke(client, 6, len(last) + 1)  # the next request infers the rejection
+
+    store = FeedbackStore(DATA_DIR / "feedback.sqlite3")
+    try:
+        row = store.get(item_id)
+        assert row is not None and (row["shown"], row["outcome"]) == (1, "rejected")
+    finally:
+        store.close()

@@ -70,6 +70,7 @@ def engine(backend: ScriptedBackend, g: AcceptanceGate | None) -> CompletionEngi
 
 
 SOURCE = "def total(values):\n    result = 0\n    for v in values:\n        "
+PLACE = "    for v in values:\n        "  # the engine's place of a suggestion at SOURCE's end
 
 
 def request(text: str = SOURCE, trigger: str = "typed") -> CompletionRequest:
@@ -203,10 +204,45 @@ def test_the_next_request_rejects_the_open_suggestion_when_typed_away() -> None:
     e = engine(ScriptedBackend("result += v", "pass"), None)
     seen: list[tuple[str, str]] = []
     e.listeners.append(lambda s, outcome, _: seen.append((s.id, outcome)))
-    (s,) = e.complete(request()).suggestions
+    answer = e.complete(request())
+    e.delivered(answer)
+    (s,) = answer.suggestions
     e.complete(request(SOURCE + "rex"))
     assert seen == [(s.id, "rejected")]
     assert e.history.last_outcome == "rejected"
+    assert e.memory.was_rejected("file:///a.py", PLACE, "result += v")
+
+
+def test_a_suggestion_no_answer_delivered_is_not_turned_down_by_typing_away() -> None:
+    # A model call whose request the editor cancelled still finishes; nobody saw it.
+    e = engine(ScriptedBackend("result += v", "pass"), None)
+    seen: list[str] = []
+    e.listeners.append(lambda s, outcome, _: seen.append(outcome))
+    e.complete(request())
+    assert e.history.last_shown is None
+    e.complete(request(SOURCE + "rex"))
+    assert seen == [] and e.history.last_outcome is None
+    assert not e.memory.was_rejected("file:///a.py", PLACE, "result += v")
+
+
+def test_typing_through_delivers_a_suggestion_first_then_typing_away_rejects_it() -> None:
+    now = [10.0]
+    e = CompletionEngine(ScriptedBackend("result += v", "pass"), EngineSettings(context_tokens=0),
+                         clock=lambda: now[0])
+    seen: list[str] = []
+    e.listeners.append(lambda s, outcome, _: seen.append(outcome))
+    (made,) = e.complete(request()).suggestions  # its request was cancelled: not delivered
+    now[0] = 11.0
+    through = e.complete(request(SOURCE + "res"))
+    assert through.reason == "typed_through" and through.suggestions[0].id == made.id
+    e.delivered(through)
+    e.delivered(through)  # a second answer with it is no second first sight
+    assert e.history.last_shown == 11.0
+    now[0] = 12.0
+    e.delivered(e.complete(request(SOURCE + "resu")))
+    assert e.history.last_shown == 11.0
+    e.complete(request(SOURCE + "resx"))
+    assert seen == ["rejected"]
 
 
 def test_outcome_rules_and_history() -> None:
