@@ -103,6 +103,10 @@ class FeedbackLink:
         self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
         self._recorded = 0
         self._unlogged: OrderedDict[str, CompletionRecord] = OrderedDict()
+        # Suggestions an answer delivered before their model call reported (`made` runs when
+        # the loop gets to it; a request typing through can come first), with whether that
+        # answer revealed a hidden one: `made` writes these at once.
+        self._delivered_early: OrderedDict[str, bool] = OrderedDict()
         self._lock = threading.Lock()
         self.store: FeedbackStore | None = None
         try:
@@ -139,17 +143,24 @@ class FeedbackLink:
         """A model call finished (on the event loop, before its request is answered). Its
         row waits here until the suggestion reaches the user: the request's own answer
         writes it as before, but when that request was cancelled meanwhile, the suggestion
-        can still be delivered by a later one (typed through, cached), which then writes it.
-        One never delivered is never logged: nobody saw it."""
+        can still be delivered by a later one (typed through, cached), which then writes it,
+        or, if it came before this call, had it written here. One never delivered is never
+        logged: nobody saw it."""
         if self.store is None or not (result.suggestions or result.hidden):
             return
         record = self._record(request, result)
         if record is None:
             return
         with self._lock:
-            self._unlogged[record.id] = record
-            while len(self._unlogged) > UNLOGGED_KEPT:
-                self._unlogged.popitem(last=False)
+            revealed = self._delivered_early.pop(record.id, None)
+            if revealed is None:
+                self._unlogged[record.id] = record
+                while len(self._unlogged) > UNLOGGED_KEPT:
+                    self._unlogged.popitem(last=False)
+        if revealed is not None:
+            self._write(record)
+            if revealed:
+                self._revealed(record.id)
 
     def completed(
         self, request: CompletionRequest, result: CompletionResult, position: tuple[int, int]
@@ -171,12 +182,11 @@ class FeedbackLink:
         reason = result.reason.removeprefix("joined:")
         if reason == "typed_through_hidden" and result.suggestions:
             # A suggestion gate 2 held back, revealed because the user typed its start.
-            self._write_unlogged(result.suggestions[0].id)
-            self._revealed(result.suggestions[0].id)
+            self._delivered(result.suggestions[0].id, revealed=True)
             return None
         if reason in NOT_LOGGED:
             if shown is not None:  # made by a request that was cancelled: first delivery
-                self._write_unlogged(shown.id)
+                self._delivered(shown.id, revealed=False)
             return None
         record = self._record(request, result)
         if record is None:
@@ -227,11 +237,24 @@ class FeedbackLink:
             suggestion_text=text,
         )
 
-    def _write_unlogged(self, suggestion_id: str) -> None:
+    def _delivered(self, suggestion_id: str, revealed: bool) -> None:
+        """An answer carried a suggestion that its own request's answer did not log: that
+        request was cancelled (the row waits in `_unlogged`), or the model call has not
+        reported yet (`made` runs when the loop gets to it; a request typing through can
+        come first: then `made` writes the row). A revealed one, hidden until now, is
+        marked shown, also in a row its own request wrote."""
         with self._lock:
             record = self._unlogged.pop(suggestion_id, None)
         if record is not None:
             self._write(record)
+        written = record is not None
+        if revealed:
+            written = self._revealed(suggestion_id)
+        if not written:  # or logged long ago, typed through now: waits here for nothing
+            with self._lock:
+                self._delivered_early[suggestion_id] = revealed
+                while len(self._delivered_early) > UNLOGGED_KEPT:
+                    self._delivered_early.popitem(last=False)
 
     def _write(self, record: CompletionRecord) -> None:
         assert self.store is not None
@@ -243,13 +266,15 @@ class FeedbackLink:
         except Exception:
             log.exception("could not log completion %s", record.id)
 
-    def _revealed(self, suggestion_id: str) -> None:
+    def _revealed(self, suggestion_id: str) -> bool:
+        """Mark a hidden suggestion's row shown; False if there is no such row (yet)."""
         if self.store is None:
-            return
+            return False
         try:
-            self.store.set_revealed(suggestion_id)
+            return self.store.set_revealed(suggestion_id)
         except Exception:
             log.exception("could not log the reveal of %s", suggestion_id)
+            return False
 
     def _real_path(self, uri: str) -> str | None:
         # `tactful explain FILE` finds the rows of FILE by its resolved path's hash.

@@ -114,3 +114,37 @@ def test_a_suggestion_that_never_reached_the_user_is_not_logged(tmp_path: Path) 
     feedback.completed(request(29), generated(other, shown=True), (1, 16))
     assert feedback.store.get("s5") is None
     assert feedback.store.get("s6") is not None
+
+
+@pytest.mark.parametrize("shown", [True, False])
+def test_a_suggestion_delivered_before_its_model_call_reports_is_logged_when_it_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, shown: bool,
+) -> None:
+    # The model thread finished the call, and a request typing through its suggestion was
+    # answered before the event loop got to the call's report.
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    made = Suggestion("s7", "* r", 29, "file:///a.py")
+    rest = Suggestion("s7", "r", 31, "file:///a.py")
+    reason = "typed_through" if shown else "typed_through_hidden"
+    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    feedback.made(request(29), generated(made, shown=shown))
+    row = feedback.store.get("s7")
+    assert row is not None and row["shown"] == 1
+    assert row["reason"] == ("shown" if shown else "shown:revealed")
+    feedback.displayed("s7")
+    feedback.outcome(made, "partial", 1)
+    assert "does not have" not in caplog.text
+
+
+def test_typing_reveals_a_hidden_suggestion_its_own_request_logged(tmp_path: Path) -> None:
+    feedback = link(tmp_path)
+    assert feedback.store is not None
+    held_back = Suggestion("s8", "* r", 29, "file:///a.py")
+    feedback.made(request(29), generated(held_back, shown=False))
+    feedback.completed(request(29), generated(held_back, shown=False), (1, 16))
+    assert feedback.store.get("s8")["shown"] == 0  # type: ignore[index]
+    rest = Suggestion("s8", "r", 31, "file:///a.py")
+    feedback.completed(request(31), CompletionResult([rest], "typed_through_hidden"), (1, 18))
+    row = feedback.store.get("s8")
+    assert row is not None and (row["shown"], row["reason"]) == (1, "shown:revealed")
