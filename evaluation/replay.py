@@ -12,7 +12,9 @@ they type through, which the server takes as a rejection.
 
 Latency is also given as a ratio to a floor measured in the same run: the model's pure
 decode time for the same number of tokens, on the same machine, in this process while no
-server runs (before and after the typing; the faster of the two).
+server runs (before and after the typing; the faster of the two). A second ratio takes
+the floor timed before each server's regions and after them (`local_floors`), which
+follows the machine's speed as it drifts during the run.
 `naive` turns off what should make the server fast (KV-cache reuse and the acceptance
 gate), for the speed-up ratio; `gate=False` turns off only the gate. Each run gets its own
 feedback log, `OUT/data/feedback.sqlite3`: the replay-labelled events that
@@ -36,7 +38,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -356,6 +358,7 @@ def summarize(
     saved = sum(r["saved_keystrokes"] for r in shown)
     latencies = [r["latency_ms"] for r in shown]
     ratios = [r["floor_ratio"] for r in shown if r.get("floor_ratio") is not None]
+    local = [r["floor_ratio_local"] for r in shown if r.get("floor_ratio_local") is not None]
     calls = [c for c in completions if c.get("prompt_tokens", 0) > 0]
     prompt_tokens = sum(c["prompt_tokens"] for c in calls)
     statuses = Counter(r["status"] for r in rows)
@@ -378,6 +381,9 @@ def summarize(
         "latency_ms_p95": percentile(latencies, 0.95),
         "floor_ratio_p50": percentile(ratios, 0.5),
         "floor_ratio_p95": percentile(ratios, 0.95),
+        # The same against the floor timed next to each region (see `local_floors`).
+        "floor_ratio_local_p50": percentile(local, 0.5),
+        "floor_ratio_local_p95": percentile(local, 0.95),
         "server_prompt_ms_p50": percentile((c["prompt_ms"] for c in calls), 0.5),
         # The model's own time for a suggestion that was shown, whatever the client did
         # meanwhile: the measure to compare with --naive, whose client shows almost nothing.
@@ -717,6 +723,19 @@ def measure_floor(
     return floor, backend
 
 
+def local_floors(group_floors: Sequence[tuple[Sequence[int], float]],
+                 after: float) -> dict[int, float]:
+    """Each region's floor (ms per token) from the floors timed before each server's group
+    of regions, in typing order, and `after` the last: the faster of the two that frame
+    its group. The machine's speed drifts within a run (on a shared host, 10 to 18 ms per
+    token within one hour); a floor timed a minute away tracks it where one timed at the
+    start and the end of the whole run cannot."""
+    framing = [floor for _, floor in group_floors[1:]] + [after]
+    return {index: min(floor, next_floor)
+            for (indices, floor), next_floor in zip(group_floors, framing, strict=True)
+            for index in indices}
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -811,18 +830,29 @@ def replay_packages(
     _progress("timing the decode floor (before)")
     before, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
     del backend  # the server gets the memory
-    rows, stats, completions, peak = asyncio.run(
-        _replay(regions, options, pace, max_seconds, warm_up, out, data)
-    )
+
+    def time_floor(package: str) -> float:
+        _progress(f"timing the decode floor (before {package})")
+        floor, loaded = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
+        del loaded
+        return floor.ms_per_token
+
+    rows, stats, completions, peak, group_floors = asyncio.run(_replay(
+        regions, options, pace, max_seconds, warm_up, out, data, before.ms_per_token,
+        time_floor,
+    ))
     _progress("timing the decode floor (after)")
     after, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
     floor = min(before, after, key=lambda f: f.ms_per_token)
+    by_region = local_floors(group_floors, after.ms_per_token)
     load_after = _load_average()
     for row in rows:
         if row["status"] == "shown":
             row["tokens"] = backend.count_tokens(row["suggestion"])
             row["floor_ms"] = round(row["tokens"] * floor.ms_per_token, 2)
             row["floor_ratio"] = round(row["latency_ms"] / row["floor_ms"], 3)
+            row["floor_ms_local"] = round(row["tokens"] * by_region[row["region"]], 2)
+            row["floor_ratio_local"] = round(row["latency_ms"] / row["floor_ms_local"], 3)
     del backend
 
     summary = {
@@ -846,7 +876,8 @@ def replay_packages(
     results = {
         "summary": summary,
         "pacing": asdict(pace),
-        "floor": {"before": asdict(before), "after": asdict(after)},
+        "floor": {"before": asdict(before), "after": asdict(after),
+                  "before_each_server": [round(f, 3) for _, f in group_floors]},
         "regions": [asdict(s) for s in stats],
         "requests": rows,
     }
@@ -864,9 +895,15 @@ async def _replay(
     warm_up: bool,
     out: Path,
     data: Path,
-) -> tuple[list[dict[str, Any]], list[RegionStats], list[dict[str, Any]], float | None]:
-    """Type every region; one server per package, whose root is the workspace."""
+    first_floor: float,
+    time_floor: Callable[[str], float],
+) -> tuple[list[dict[str, Any]], list[RegionStats], list[dict[str, Any]], float | None,
+           list[tuple[list[int], float]]]:
+    """Type every region; one server per package, whose root is the workspace. Before each
+    server but the first (whose floor, `first_floor`, was just timed), `time_floor` times
+    the decode floor while no server runs; returned with the regions typed after it."""
     rows: list[dict[str, Any]] = []
+    group_floors: list[tuple[list[int], float]] = []
     stats: list[RegionStats] = []
     completions: list[dict[str, Any]] = []
     peak: float | None = None
@@ -878,6 +915,8 @@ async def _replay(
     for number, (root, members) in enumerate(by_root.items()):
         if budget is not None and budget <= 0:
             break
+        floor = first_floor if number == 0 else time_floor(members[0][1].package)
+        group_floors.append(([], floor))
         session = ServerSession({**options, "logLevel": "debug"}, root=root,
                                 env={"TACTFUL_DATA_DIR": str(data)})
         try:
@@ -894,6 +933,7 @@ async def _replay(
                 )
                 result = await typist.run()
                 stats.append(result)
+                group_floors[-1][0].append(index)
                 if budget is not None:
                     budget -= result.seconds
                 shown = [r for r in rows if r["region"] == index and r["status"] == "shown"]
@@ -909,7 +949,7 @@ async def _replay(
                 completions += read_probe(log)
                 shutil.copyfile(session.stderr_path, out / f"server-{number}.log")
                 session.stderr_path.unlink(missing_ok=True)
-    return rows, stats, completions, peak
+    return rows, stats, completions, peak, group_floors
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -947,6 +987,9 @@ def format_table(summary: dict[str, Any]) -> str:
         ("warm-up request, cold (ms, p50)", show(summary.get("warm_up_ms_p50"), 0)),
         ("latency / floor p50 / p95",
          f"{show(summary['floor_ratio_p50'])} / {show(summary['floor_ratio_p95'])}"),
+        ("latency / floor timed beside each server p50 / p95",
+         f"{show(summary.get('floor_ratio_local_p50'))} / "
+         f"{show(summary.get('floor_ratio_local_p95'))}"),
         ("server ms per shown suggestion (p50)",
          show(summary.get("server_ms_per_shown_call_p50"), 0)),
         ("KV cache reused (of prompt tokens)", show(summary.get("kv_reused_fraction"))),

@@ -32,6 +32,7 @@ from evaluation.replay import (
     first_word,
     format_table,
     keystroke_count,
+    local_floors,
     make_region,
     next_keystroke,
     pick_regions,
@@ -230,10 +231,11 @@ def _row(status: str, **kw: object) -> dict[str, object]:
 def test_summarize() -> None:
     rows = [
         _row("shown", latency_ms=100.0, decision="accept", accepted_length=12,
-             saved_keystrokes=10, floor_ratio=2.0),
+             saved_keystrokes=10, floor_ratio=2.0, floor_ratio_local=1.0),
         _row("shown", latency_ms=300.0, decision="partial", accepted_length=4,
-             saved_keystrokes=4, floor_ratio=6.0),
-        _row("shown", latency_ms=200.0, decision="reject", floor_ratio=4.0),
+             saved_keystrokes=4, floor_ratio=6.0, floor_ratio_local=3.0),
+        _row("shown", latency_ms=200.0, decision="reject", floor_ratio=4.0,
+             floor_ratio_local=2.0),
         _row("cancelled"), _row("cancelled"), _row("empty", latency_ms=50.0),
     ]
     regions = [
@@ -266,7 +268,7 @@ def test_summarize() -> None:
     assert s["model_calls_per_100_keystrokes"] == pytest.approx(4.0)
     assert s["latency_ms_p50"] == 200.0  # of shown suggestions only
     assert s["latency_ms_p95"] == pytest.approx(290.0)
-    assert s["floor_ratio_p50"] == 4.0
+    assert s["floor_ratio_p50"] == 4.0 and s["floor_ratio_local_p50"] == 2.0
     assert s["kv_reused_fraction"] == pytest.approx(0.7)
     assert s["server_decode_ms_per_token_p50"] == 10.0  # 40 ms for the 4 tokens after the 1st
     assert s["server_ms_per_shown_call_p50"] == 52.0  # not the warm-up's, nor a cancelled one
@@ -275,6 +277,13 @@ def test_summarize() -> None:
     assert s["warm_up_ms_p50"] is None
     table = format_table({**s, "floor_ms_per_token": 12.5, "mode": "tactful"})
     assert "| acceptance rate | 0.33 |" in table and "12.50" in table
+
+
+def test_each_region_gets_the_faster_floor_of_those_around_its_server() -> None:
+    # Regions 2 and 0 typed by the first server, 1 by the second, 3 by the third.
+    groups = [([2, 0], 12.0), ([1], 15.0), ([3], 9.0)]
+    assert local_floors(groups, after=11.0) == {2: 12.0, 0: 12.0, 1: 9.0, 3: 9.0}
+    assert local_floors([([0], 12.0)], after=10.0) == {0: 10.0}
 
 
 def test_summarize_with_nothing_shown_has_no_rates() -> None:
@@ -492,6 +501,8 @@ def test_replay_through_the_real_server(tmp_path: Path, default_model_path: Path
     assert summary["model_calls"] >= 1  # the probe in the server process reported
     assert summary["peak_rss_mb"] > 0
     assert summary["floor_ms_per_token"] == min(summary["floor_ms_per_token_before_after"]) > 0
+    # One server: the floor timed beside it is the run's own.
+    assert summary["floor_ratio_local_p50"] == summary["floor_ratio_p50"]
 
     results = json.loads((out / "results.json").read_text())
     assert results["summary"] == summary
