@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from completion.predictor.gate import AcceptanceGate, Decision, GateSettings, Models
 from completion.predictor.history import UserHistory
@@ -30,6 +30,8 @@ from feedback.store import FeedbackStore
 from lsp.config import Config
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 EXPLAINED = 200  # decisions kept in memory for tactful/explain
 IGNORED_AFTER_S = 600.0  # a shown suggestion with no outcome after this long was ignored
@@ -154,9 +156,7 @@ class FeedbackLink:
         with self._lock:
             revealed = self._delivered_early.pop(record.id, None)
             if revealed is None:
-                self._unlogged[record.id] = record
-                while len(self._unlogged) > UNLOGGED_KEPT:
-                    self._unlogged.popitem(last=False)
+                _keep(self._unlogged, record.id, record)
         if revealed is not None:
             self._write(record)
             if revealed:
@@ -252,9 +252,7 @@ class FeedbackLink:
             written = self._revealed(suggestion_id)
         if not written:  # or logged long ago, typed through now: waits here for nothing
             with self._lock:
-                self._delivered_early[suggestion_id] = revealed
-                while len(self._delivered_early) > UNLOGGED_KEPT:
-                    self._delivered_early.popitem(last=False)
+                _keep(self._delivered_early, suggestion_id, revealed)
 
     def _write(self, record: CompletionRecord) -> None:
         assert self.store is not None
@@ -323,3 +321,10 @@ class FeedbackLink:
             self.retention.close()
         if self.store is not None:
             self.store.close()
+
+
+def _keep(kept: OrderedDict[str, V], key: str, value: V) -> None:
+    """Remember `value` under `key`, forgetting the oldest beyond UNLOGGED_KEPT."""
+    kept[key] = value
+    while len(kept) > UNLOGGED_KEPT:
+        kept.popitem(last=False)
