@@ -833,9 +833,7 @@ def replay_packages(
 
     def time_floor(package: str) -> float:
         _progress(f"timing the decode floor (before {package})")
-        floor, loaded = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
-        del loaded
-        return floor.ms_per_token
+        return measure_floor(name, floor_prompt, options, tokens=floor_tokens)[0].ms_per_token
 
     rows, stats, completions, peak, group_floors = asyncio.run(_replay(
         regions, options, pace, max_seconds, warm_up, out, data, before.ms_per_token,
