@@ -1,8 +1,10 @@
 """The completion engine: one request in, zero or one suggestion out.
 
 It knows nothing of JSON-RPC: the language server, `tactful complete` and the benchmarks
-all drive this same object. It is not thread-safe for `complete` (the model back end owns
-one llama.cpp context); call it from one worker thread. Outcomes (`record_outcome`) may be
+all drive this same object. It is not thread-safe for `complete` (the model back end
+serves one stream at a time); call it from one worker thread. A back end that fails (its
+model process died, a server is unreachable) raises models.errors.ModelError out of
+`complete`; the caller decides what an empty answer means for it. Outcomes (`record_outcome`) may be
 reported from any thread.
 
 With an acceptance gate, a request passes gate 1 before the model is called and its
@@ -32,6 +34,7 @@ from typing import Protocol
 
 from completion import rules
 from completion.extent import stop_rule_for
+from completion.generation import generate
 from completion.postprocess import Surroundings, postprocess
 from completion.predictor.features import (
     ContextSnapshot,
@@ -222,7 +225,8 @@ class CompletionEngine:
         # body of an empty block.
         stop, _extent = stop_rule_for(request.text, request.offset, request.language,
                                       s.max_lines)
-        generation = backend.generate(
+        generation = generate(
+            backend,
             prompt,
             stop,
             GenerationParams(

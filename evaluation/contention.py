@@ -19,10 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from completion.generation import generate
 from evaluation.corpus import Package
 from models.backend import GenerationParams, Prompt
-from models.llama import LlamaBackend, LlamaSettings
+from models.embedded import EmbeddedBackend, open_model
 from models.registry import DEFAULT_MODEL
+from models.settings import LlamaSettings
 from models.store import resolve
 from models.threads import available_cores
 
@@ -51,18 +53,18 @@ def prompt_source(packages: Sequence[Package], min_chars: int = 20_000) -> str:
     raise ValueError(f"no Python file of {min_chars} characters in the corpus")
 
 
-def time_completions(backend: LlamaBackend, source: str, completions: int,
+def time_completions(backend: EmbeddedBackend, source: str, completions: int,
                      prompt_tokens: int, max_tokens: int) -> dict[str, float]:
     """Medians over `completions` prompts, each cut from another place in `source` so that
     none reuses the previous one's KV cache."""
-    ids = backend._llm.tokenize(source.encode(), add_bos=False)
+    ids = backend.tokenize(source)
     step = max(1, (len(ids) - prompt_tokens) // max(1, completions))
     prompt_s, decode_ms, total_s = [], [], []
     for n in range(completions):
         piece = ids[n * step : n * step + prompt_tokens]
-        text = backend._llm.detokenize(piece).decode(errors="ignore")
-        generation = backend.generate(Prompt.plain(text), lambda _: None,
-                                      GenerationParams(max_tokens=max_tokens))
+        text = backend.detokenize(piece)
+        generation = generate(backend, Prompt.plain(text), lambda _: None,
+                              GenerationParams(max_tokens=max_tokens))
         prompt_s.append(generation.prompt_ms / 1000)
         decode_ms.append(generation.decode_ms / max(1, generation.tokens - 1))
         total_s.append((generation.prompt_ms + generation.decode_ms) / 1000)
@@ -84,15 +86,17 @@ def run_contention(packages: Sequence[Package], out: Path, model: str | None = N
         for label, threads in ((f"{cores} threads, fixed", cores), ("tactful (threads 0)", None)):
             print(f"[contention] {count} busy, {label}", file=sys.stderr, flush=True)
             with busy_processes(count):
-                backend = LlamaBackend(
-                    path, LlamaSettings(n_ctx=prompt_tokens + max_tokens + 64, n_threads=threads))
-                timing = time_completions(backend, source, completions, prompt_tokens,
-                                          max_tokens)
-                # Read after the completions: automatic threads are chosen on their first
-                # decode steps.
-                rows.append({"busy_processes": count, "threads": label,
-                             "decode_threads_chosen": backend.decode_threads, **timing})
-                del backend
+                backend = open_model(str(path), LlamaSettings(
+                    n_ctx=prompt_tokens + max_tokens + 64, n_threads=threads))
+                try:
+                    timing = time_completions(backend, source, completions, prompt_tokens,
+                                              max_tokens)
+                    # Read after the completions: automatic threads are chosen on their
+                    # first decode steps.
+                    rows.append({"busy_processes": count, "threads": label,
+                                 "decode_threads_chosen": backend.decode_threads, **timing})
+                finally:
+                    backend.close()
     summary = {"model": path.name, "cores": cores, "completions": completions,
                "prompt_tokens": prompt_tokens, "max_tokens": max_tokens, "rows": rows}
     out.mkdir(parents=True, exist_ok=True)

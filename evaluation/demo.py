@@ -12,12 +12,11 @@ import asyncio
 import importlib.util
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.lsp_session import ServerSession, first_item, item_text
+from evaluation.lsp_session import ServerFailure, ServerSession, first_item, item_text
 from lsp.positions import position_at
 
 
@@ -55,6 +54,8 @@ def pick_cuts(text: str, n: int, seed: int) -> list[Cut]:
 
 
 def run_demo(file: Path | None, model: str, positions: int, seed: int) -> None:
+    """Raises ServerFailure (a ModelError: one line, exit status 1) when the server or its
+    model process dies."""
     path = file or default_file()
     text = path.read_text(encoding="utf-8")
     cuts = pick_cuts(text, positions, seed)
@@ -65,13 +66,20 @@ async def _demo(path: Path, text: str, cuts: list[Cut], model: str) -> None:
     print(f"file:  {path}")
     print(f"model: {model}")
     session = ServerSession({"model": model}, root=path.parent)
+    try:
+        await _complete_cuts(session, path, text, cuts)
+    finally:
+        await session.stop()
+
+
+async def _complete_cuts(session: ServerSession, path: Path, text: str,
+                         cuts: list[Cut]) -> None:
     started = time.perf_counter()
     status = await session.start()
     ready_s = time.perf_counter() - started
     print(f"server started, model {status['state']} in {ready_s:.2f} s ({status['detail']})")
     if status["state"] != "ready":
-        await session.stop()
-        sys.exit(1)
+        raise ServerFailure(status["detail"] or "the model did not load")
     uri = path.resolve().as_uri()
     session.open(uri, text, "python")
     latencies: list[float] = []
@@ -96,7 +104,6 @@ async def _demo(path: Path, text: str, cuts: list[Cut], model: str) -> None:
             f"{cut.line + 1:>5} {ms:>6.0f}  {_clip(before, 34, left=True):>34} | "
             f"{suggestion!r:.60}  {'==' if hit else '!='}  {cut.expected.strip()!r:.50}"
         )
-    await session.stop()
     if latencies:
         ordered = sorted(latencies)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]

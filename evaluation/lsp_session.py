@@ -21,6 +21,8 @@ from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
 from lsp.positions import position_at
+from models.embedded import exit_reason
+from models.errors import ModelError
 
 STATUS = "tactful/status"
 PARTIAL_ACCEPT = "tactful/partialAccept"
@@ -29,6 +31,11 @@ SHOWN = "tactful/shown"
 CANCEL_REQUEST = "$/cancelRequest"
 
 InlineAnswer = types.InlineCompletionList | Sequence[types.InlineCompletionItem] | None
+
+
+class ServerFailure(ModelError):
+    """The server died, or the model behind it did: what the session waits for will not
+    come. Its message says what happened (the model process's signal, the server's exit)."""
 
 
 class _Client(LanguageClient):
@@ -78,11 +85,19 @@ class ServerSession:
         self._texts: dict[str, str] = {}
         self.stderr_path: Path | None = None
         self._stderr: IO[bytes] | None = None
+        # Why the session cannot go on, once it cannot: requests waiting then, and every
+        # request after, fail with ServerFailure instead of waiting for ever.
+        self.failure: str | None = None
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
 
         @self.client.feature(STATUS)
         def on_status(params: Any) -> None:
             status = {"state": params.state, "detail": getattr(params, "detail", "")}
             self.statuses.append(status)
+            if status["state"] == "error" and self._ready.is_set():
+                self._fail(status["detail"] or "the model failed")
             if status["state"] in ("ready", "error"):
                 self._ready.set()
 
@@ -96,9 +111,10 @@ class ServerSession:
         os.close(fd)
         self.stderr_path = Path(name)
         self._stderr = self.stderr_path.open("wb")
-        await self.client.start_server(
+        server = await self.client.start_server(
             [sys.executable, "-m", "lsp.cli", "serve"], stderr=self._stderr, env=self.env
         )
+        self._watch = asyncio.create_task(self._watch_server(server))
         root_uri = self.root.resolve().as_uri() if self.root else None
         await self.client.initialize_async(
             types.InitializeParams(
@@ -108,17 +124,44 @@ class ServerSession:
             )
         )
         self.client.initialized(types.InitializedParams())
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait({ready, self._watch}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            raise ServerFailure(self.failure or f"the model was not ready in {timeout:.0f} s")
         return self.statuses[-1]
 
+    async def _watch_server(self, server: asyncio.subprocess.Process) -> None:
+        returncode = await server.wait()
+        if not self._stopping:
+            self._fail(f"the language server {exit_reason(returncode)}")
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+        for future in self._pending:
+            if not future.done():
+                future.set_exception(ServerFailure(self.failure))
+        self._pending.clear()
+
+    def raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise ServerFailure(self.failure)
+
     async def stop(self) -> None:
+        self._stopping = True
+        server = self.client._server
         try:
+            if server is None or server.returncode is not None:
+                raise ServerFailure("the server is gone")
             await asyncio.wait_for(self.client.shutdown_async(None), 10)
             self.client.exit(None)
         except Exception:  # the server may already be gone; stop it regardless
-            server = self.client._server
             if server is not None and server.returncode is None:
                 server.kill()
+        if self._watch is not None:
+            self._watch.cancel()
         await self.client.stop()
         if self._stderr is not None:
             self._stderr.close()
@@ -229,9 +272,27 @@ class ServerSession:
             position=types.Position(line=line, character=character),
             context=types.InlineCompletionContext(trigger_kind=kind),
         )
-        future: asyncio.Future[Any] = self.client.protocol.send_request_async(
+        self.raise_if_failed()
+        answer: asyncio.Future[Any] = self.client.protocol.send_request_async(
             types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id
         )
+        # The caller's own future, which a failure of the session can end early.
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def answered(done: asyncio.Future[Any]) -> None:
+            if future.done():
+                return
+            if done.cancelled():
+                future.cancel()
+            elif (exc := done.exception()) is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(done.result())
+
+        answer.add_done_callback(answered)
+        future.add_done_callback(lambda f: answer.cancel() if f.cancelled() else None)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
         return future
 
     def cancel(self, msg_id: str) -> None:

@@ -38,7 +38,8 @@ from evaluation import metrics
 from evaluation.corpus import Package, load_corpus
 from evaluation.tasks import LEVELS, Task, sample_tasks
 from models.backend import ModelBackend
-from models.llama import LlamaBackend, LlamaSettings
+from models.embedded import open_model
+from models.settings import LlamaSettings
 from models.store import resolve
 
 # The engine's settings in the bench: room for a block, and no time budget cutting a
@@ -120,12 +121,29 @@ def run_quality_on(
     model_name = model or DEFAULT_MODEL
     resolved = resolve(model_name)
     fim = resolved.spec.fim if resolved.spec else None
-    backend = LlamaBackend(resolved.path, LlamaSettings(fim=fim), name=resolved.name)
+    backend = open_model(model_name, LlamaSettings(fim=fim))
     base = settings or BENCH_SETTINGS
     tasks = sample_tasks(packages, limit, seed, levels)
     similar = {p.label: _similar_index(p) for p in packages}
     indexes = ({p.label: _workspace_index(p, out) for p in packages}
                if any(s.startswith("tactful") for s in strategies) else {})
+    try:
+        rows, skipped = _run_strategies(backend, strategies, base, tasks, similar, indexes,
+                                        model_name)
+    finally:
+        backend.close()
+    summary = summarize(rows, [s for s in strategies if s not in skipped], seed)
+    summary.update(model=model_name, corpus=corpus_name, tasks=len(tasks), seed=seed,
+                   skipped=skipped, levels=list(levels),
+                   packages=[p.label for p in packages])
+    write_outputs(out, rows, summary)
+    return summary
+
+
+def _run_strategies(backend: ModelBackend, strategies: tuple[str, ...], base: EngineSettings,
+                    tasks: list[Task], similar: dict[str, SimilarCode],
+                    indexes: dict[str, WorkspaceIndex],
+                    model_name: str) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     skipped: list[str] = []
     started = time.monotonic()
@@ -144,12 +162,7 @@ def run_quality_on(
             if n % 10 == 0 or n == len(tasks):
                 print(f"[quality] {strategy}: {n}/{len(tasks)} tasks, "
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr)
-    summary = summarize(rows, [s for s in strategies if s not in skipped], seed)
-    summary.update(model=model_name, corpus=corpus_name, tasks=len(tasks), seed=seed,
-                   skipped=skipped, levels=list(levels),
-                   packages=[p.label for p in packages])
-    write_outputs(out, rows, summary)
-    return summary
+    return rows, skipped
 
 
 def _similar_index(package: Package) -> SimilarCode:

@@ -46,6 +46,7 @@ from typing import Any, Literal
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
+from completion.generation import generate
 from evaluation.corpus import Package, load_corpus
 from evaluation.lsp_session import ServerSession, first_item, item_text
 from evaluation.metrics import percentile
@@ -54,7 +55,8 @@ from lsp.jobs import COMPLETION_LOG
 from lsp.positions import position_at
 from models import registry, store
 from models.backend import GenerationParams, Prompt
-from models.llama import LlamaBackend, LlamaSettings
+from models.embedded import EmbeddedBackend, open_model
+from models.settings import LlamaSettings
 
 # What marks the server's per-completion records in its log.
 PROBE = f"lsp.jobs: {COMPLETION_LOG}"
@@ -686,32 +688,36 @@ def measure_floor(
     runs: int = 3,
     tokens: int = 64,
     run_seconds: float = 15.0,
-) -> tuple[Floor, LlamaBackend]:
-    """The model's pure decode time per token, in this process, while no server runs,
+) -> tuple[Floor, EmbeddedBackend]:
+    """The model's pure decode time per token, timed in its worker, while no server runs,
     with the server's model settings (`options`, in the client's keys). Each run stops
     after `run_seconds`, so that a crowded machine slows the measure but never hangs it.
 
-    Returns the floor and the back end (to count suggestion tokens with its tokenizer).
+    Returns the floor and the back end (to count suggestion tokens with its tokenizer):
+    the caller closes it.
     """
     options = options or {}
-    resolved = store.resolve(model)
-    backend = LlamaBackend(
-        resolved.path,
-        LlamaSettings(
-            n_ctx=int(options.get("contextSize", LlamaSettings.n_ctx)),
-            n_threads=int(options.get("threads", 0)) or None,
-            n_gpu_layers=int(options.get("nGpuLayers", 0)),
-            fim=resolved.spec.fim if resolved.spec else None,
-        ),
-        name=resolved.name,
-    )
+    backend = open_model(model, LlamaSettings(
+        n_ctx=int(options.get("contextSize", LlamaSettings.n_ctx)),
+        n_threads=int(options.get("threads", 0)) or None,
+        n_gpu_layers=int(options.get("nGpuLayers", 0)),
+    ))
+    try:
+        return _time_floor(backend, prompt_text, runs, tokens, run_seconds, model), backend
+    except BaseException:
+        backend.close()
+        raise
+
+
+def _time_floor(backend: EmbeddedBackend, prompt_text: str, runs: int, tokens: int,
+                run_seconds: float, model: str) -> Floor:
     prompt = Prompt.plain(prompt_text)
     warm = GenerationParams(max_tokens=8, deadline=time.monotonic() + run_seconds)
-    backend.generate(prompt, lambda _: None, warm)  # the prompt, evaluated once for all runs
+    generate(backend, prompt, lambda _: None, warm)  # the prompt, evaluated once for all runs
     per_token: list[float] = []
     for _ in range(runs):
         params = GenerationParams(max_tokens=tokens, deadline=time.monotonic() + run_seconds)
-        gen = backend.generate(prompt, lambda _: None, params)
+        gen = generate(backend, prompt, lambda _: None, params)
         # decode_ms runs from the first token out: one decode per later token, and one more
         # when the model ended with EOS (evaluated but not counted in `tokens`).
         steps = gen.tokens if gen.stopped_by == "eos" else gen.tokens - 1
@@ -719,8 +725,7 @@ def measure_floor(
             per_token.append(gen.decode_ms / steps)
     if not per_token:
         raise RuntimeError(f"{model} generated too few tokens to time its decoding")
-    floor = Floor(statistics.median(per_token), per_token, backend.load_seconds)
-    return floor, backend
+    return Floor(statistics.median(per_token), per_token, backend.load_seconds)
 
 
 def local_floors(group_floors: Sequence[tuple[Sequence[int], float]],
@@ -829,11 +834,13 @@ def replay_packages(
     load_before = _load_average()
     _progress("timing the decode floor (before)")
     before, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
-    del backend  # the server gets the memory
+    backend.close()  # the server gets the memory
 
     def time_floor(package: str) -> float:
         _progress(f"timing the decode floor (before {package})")
-        return measure_floor(name, floor_prompt, options, tokens=floor_tokens)[0].ms_per_token
+        floor, backend = measure_floor(name, floor_prompt, options, tokens=floor_tokens)
+        backend.close()
+        return floor.ms_per_token
 
     rows, stats, completions, peak, group_floors = asyncio.run(_replay(
         regions, options, pace, max_seconds, warm_up, out, data, before.ms_per_token,
@@ -851,7 +858,7 @@ def replay_packages(
             row["floor_ratio"] = round(row["latency_ms"] / row["floor_ms"], 3)
             row["floor_ms_local"] = round(row["tokens"] * by_region[row["region"]], 2)
             row["floor_ratio_local"] = round(row["latency_ms"] / row["floor_ms_local"], 3)
-    del backend
+    backend.close()
 
     summary = {
         "mode": mode, "model": name, "corpus": corpus, "cps": cps, "seed": seed,

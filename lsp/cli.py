@@ -88,14 +88,18 @@ def complete(location: str, model: str | None, invoked: bool, workspace: str | N
     retriever, root, relative = _workspace_retriever(path, workspace)
     config = Config() if model is None else Config(model=model)
     started = time.perf_counter()
-    engine = _load_engine(config, retriever)
+    # A model process that dies is this command's error, not something to restart.
+    engine = _load_engine(config, retriever, restart=False)
     load_ms = (time.perf_counter() - started) * 1000
-    result = engine.complete(
-        CompletionRequest(
-            text=text, offset=offset, language=_language_of(path), path=relative,
-            trigger="invoked" if invoked else "typed", workspace=root.name,
+    try:
+        result = engine.complete(
+            CompletionRequest(
+                text=text, offset=offset, language=_language_of(path), path=relative,
+                trigger="invoked" if invoked else "typed", workspace=root.name,
+            )
         )
-    )
+    finally:
+        engine.backend.close()
     if result.suggestions:
         click.echo(result.suggestions[0].text)
     click.echo(
@@ -183,6 +187,25 @@ def demo(file: str | None, model: str | None, positions: int, seed: int) -> None
     if not name.endswith(".gguf"):
         store.pull(name, progress=_ProgressBar())
     run_demo(Path(file) if file else None, name, positions, seed)
+
+
+@main.command()
+@click.option("--model", default=None, help="The model to check (default: the default model).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def doctor(model: str | None, as_json: bool) -> None:
+    """What a bug report needs: versions, llama.cpp's build, the CPU features that matter,
+    GPU offload, the models, the first-run probe's verdict and the configuration in use,
+    where the index and the feedback log are, and each problem found with its fix.
+
+    Exits with status 1 when it found a problem that needs a fix.
+    """
+    _setup_logging("warning")
+    from lsp.doctor import diagnose, format_report
+
+    report = diagnose(model)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    if any(not p["fix"].startswith("none needed") for p in report["problems"]):
+        sys.exit(1)
 
 
 @main.command("index")

@@ -37,6 +37,7 @@ class Config:
     suffix_tokens: int = 256
     time_budget_ms: int = 3000
     kv_cache_reuse: bool = True
+    model_watchdog_s: int = 20
     debounce_ms: int = -1
     prewarm: bool = True
     context_tokens: int = 384
@@ -102,6 +103,11 @@ SETTINGS: dict[str, Setting] = {
     "kv_cache_reuse": Setting("kvCacheReuse",
                               "Reuse llama.cpp's KV cache across requests (off only to "
                               "measure what it saves)."),
+    "model_watchdog_s": Setting(
+        "modelWatchdogSeconds", "The model process is taken for hung, stopped and started "
+        "anew when it shows no sign of life for this long while it works on a request.",
+        minimum=2, maximum=3600,
+    ),
     "debounce_ms": Setting(
         "debounceMs", "Wait this long after a keystroke before calling the model; -1 adapts "
         "it to your typing rhythm and the model's speed (no wait when the model keeps up).",

@@ -42,7 +42,7 @@ UNLOGGED_KEPT = 64  # suggestions made whose requests were not answered yet (or 
 # was cancelled, at this first delivery: logging it again would overwrite that row's
 # features and gate decisions.)
 NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through",
-                        "cached"})
+                        "cached", "model_error"})
 
 
 @dataclass(frozen=True)

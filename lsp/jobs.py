@@ -22,6 +22,7 @@ from completion.debounce import Debounce
 from completion.engine import CompletionEngine
 from completion.inflight import InFlight
 from completion.request import CompletionRequest, CompletionResult
+from models.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,13 @@ FINISHED = ("shown", "shown:exploration", "empty_after_postprocess")
 def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
                      cancel: threading.Event, watch: Callable[[str], bool]) -> CompletionResult:
     """Run on the model thread, so even a request the client cancelled meanwhile (its
-    coroutine is gone) leaves its record in the log: what the model did, and why."""
-    result = engine.complete(request, cancel, watch)
+    coroutine is gone) leaves its record in the log: what the model did, and why. A model
+    that failed (its process died, it is restarting) answers empty: the status says why."""
+    try:
+        result = engine.complete(request, cancel, watch)
+    except ModelError as exc:
+        log.warning("no completion: %s", exc)
+        result = CompletionResult(reason="model_error")
     log_completion(request, result)
     return result
 
@@ -221,6 +227,9 @@ def _prepare(engine: CompletionEngine, request: CompletionRequest,
              cancel: threading.Event, refresh: bool) -> int:
     try:
         tokens = engine.prepare(request, cancel, refresh_context=refresh)
+    except ModelError as exc:  # the status has told the user already
+        log.info("preparing %s: %s", request.document_id, exc)
+        return 0
     except Exception:  # idle work must never take the server down
         log.exception("preparing %s failed", request.document_id)
         return 0

@@ -2,9 +2,10 @@
 
 Handlers (in lsp/handlers.py) stay thin: they read a document, call the engine on the
 model thread, and convert the answer to protocol types. All model work (loading and
-generation) runs on one dedicated thread, because a llama.cpp context serves one caller
-at a time, and so that the event loop keeps reading messages (and cancellations) while
-the model works.
+generation) runs on one dedicated thread, because the model serves one caller at a time,
+and so that the event loop keeps reading messages (and cancellations) while the model
+works. The model itself runs in a worker process (models.embedded): this process never
+loads llama.cpp, and a crash there costs one answer and a restart, not the server.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ from lsp.feedback_link import FeedbackLink
 from lsp.jobs import ModelJobs
 from models import store
 from models.backend import ModelBackend
+from models.embedded import StateListener, open_model
 from models.errors import ModelError
-from models.llama import LlamaBackend, LlamaSettings
+from models.settings import LlamaSettings
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ class TactfulServer(LanguageServer):
     def load_model(self) -> None:
         """Load (or reload, if its settings changed) the model in the background."""
         c = self.config
-        key = (c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse,
+        key = (c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse, c.model_watchdog_s,
                c.context_size or (c.prefix_tokens, c.suffix_tokens, c.max_tokens))
         if key == self._loaded_key:
             if self.engine is not None:
@@ -158,17 +160,32 @@ class TactfulServer(LanguageServer):
             return
         self._loaded_key = key
         self.send_status("loading", f"loading model {c.model}")
-        future = self.model_thread.submit(_load_engine, c, self.retriever, self.feedback)
+        future = self.model_thread.submit(_load_engine, c, self.retriever, self.feedback,
+                                          self._model_state_listener())
         self._loading = future
         loop = asyncio.get_running_loop()
         future.add_done_callback(
             lambda f: loop.call_soon_threadsafe(self._model_loaded, f)
         )
 
+    def _model_state_listener(self) -> StateListener:
+        """The model process's life (crashed, restarting, ready again) as tactful/status,
+        sent from the event loop whichever thread saw it."""
+        loop = asyncio.get_running_loop()
+
+        def on_state(state: str, detail: str) -> None:
+            loop.call_soon_threadsafe(self.send_status, state, detail)
+
+        return on_state
+
     def _model_loaded(self, future: Future[CompletionEngine]) -> None:
         if future is not self._loading:
-            return  # a newer load replaced this one
+            if not future.cancelled() and future.exception() is None:
+                future.result().backend.close()  # a newer load replaced this one
+            return
         self._loading = None
+        if self.engine is not None:
+            self.engine.backend.close()
         try:
             self.engine = future.result()
         except ModelError as exc:
@@ -190,7 +207,7 @@ class TactfulServer(LanguageServer):
             return
         self.model_error = None
         backend = self.engine.backend
-        self.send_status("ready", f"{backend.name} loaded")
+        self.send_status("ready", backend.describe())
 
     async def wait_for_engine(self) -> CompletionEngine | None:
         """The engine, waiting for a load in progress; None if the model is unavailable."""
@@ -206,6 +223,8 @@ class TactfulServer(LanguageServer):
     def shutdown_model(self) -> None:
         self.jobs.stop_all()
         self.model_thread.shutdown(wait=False, cancel_futures=True)
+        if self.engine is not None:
+            self.engine.backend.close()
         if self.live_index is not None:
             self.live_index.stop()
             self.live_index = None
@@ -314,11 +333,14 @@ def engine_settings(c: Config) -> EngineSettings:
     )
 
 
-def load_backend(c: Config) -> ModelBackend:
+def load_backend(c: Config, on_state: StateListener | None = None,
+                 restart: bool = True) -> ModelBackend:
+    """The model of the settings, in its worker process. With `restart`, a worker that
+    dies is replaced (the server); without, its death is the caller's error (a command)."""
     resolved = store.resolve(c.model)
     fim = resolved.spec.fim if resolved.spec else None
-    return LlamaBackend(
-        resolved.path,
+    return open_model(
+        c.model,
         LlamaSettings(
             # A model of unknown family may turn out to have FIM: room for the suffix.
             n_ctx=context_window(c, has_fim=fim != "none"),
@@ -327,17 +349,21 @@ def load_backend(c: Config) -> ModelBackend:
             fim=fim,
             reuse_kv_cache=c.kv_cache_reuse,
         ),
-        name=resolved.name,
+        on_state=on_state,
+        restart=restart,
+        hang_s=c.model_watchdog_s,
     )
 
 
 def _load_engine(
-    c: Config, context: ContextSource | None = None, feedback: FeedbackLink | None = None
+    c: Config, context: ContextSource | None = None, feedback: FeedbackLink | None = None,
+    on_state: StateListener | None = None, restart: bool = True,
 ) -> CompletionEngine:
+    backend = load_backend(c, on_state, restart)
     if feedback is None:
-        return CompletionEngine(load_backend(c), engine_settings(c), context)
+        return CompletionEngine(backend, engine_settings(c), context)
     engine = CompletionEngine(
-        load_backend(c), engine_settings(c), context,
+        backend, engine_settings(c), context,
         gate=feedback.gate, history=feedback.history, clock=feedback.clock,
     )
     engine.listeners.append(feedback.outcome)

@@ -1,14 +1,18 @@
-"""The small interface every model back end implements.
+"""The small interface every model back end implements: a stream of tokens.
 
-The engine hands a back end a `Prompt` and a `StopRule` and gets back a `Generation`:
-the text, the model's confidence in it, and where the time went. Back ends know nothing
-of editors or of code; the engine knows nothing of llama.cpp.
+The engine hands a back end a `Prompt` and gets back a `TokenStream`: greedy tokens, each
+with its text and log-probability, until the model ends or the engine closes the stream.
+What to keep and when to stop (stop rules, typing-through, cancel, deadline) is decided
+by the engine (completion.generation), never by the back end, so the embedded worker
+process and a remote inference server are interchangeable behind this interface. Back
+ends know nothing of editors or of code; the engine knows nothing of llama.cpp.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +41,38 @@ class Prompt:
 class StopRule(Protocol):
     def __call__(self, text: str) -> int | None:
         """Given the text generated so far, the length to keep if generation must stop now."""
+        ...
+
+
+@dataclass(frozen=True)
+class Token:
+    """One generated token: its text (UTF-8 decoded incrementally, so a character split
+    over tokens comes with the token that completes it) and the model's log-probability."""
+
+    text: str
+    logprob: float
+
+
+@dataclass
+class StreamStats:
+    """How a stream went, complete once it has ended or been closed."""
+
+    # "eos", "max_tokens" (the back end's own cap), "cancelled" (closed, or stopped while
+    # the prompt was evaluated), "empty_prompt"
+    stopped_by: str = ""
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens answered from the KV cache
+    prompt_ms: float = 0.0  # until the first token
+    decode_ms: float = 0.0  # from the first token to the last
+
+
+class TokenStream(Protocol):
+    stats: StreamStats
+
+    def __iter__(self) -> Iterator[Token]: ...
+
+    def close(self) -> None:
+        """Stop generating now; the back end may finish the token it is computing."""
         ...
 
 
@@ -74,6 +110,8 @@ class GenerationParams:
         """Whether the caller no longer wants this generation."""
         if self.cancel is not None and self.cancel.is_set():
             return True
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return True
         return self.watch is not None and not self.watch(text)
 
 
@@ -91,10 +129,13 @@ class ModelBackend(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
-        """Greedy generation, stopped by the rule, cancel, deadline, EOS or max_tokens.
+    def stream(self, prompt: Prompt, params: GenerationParams) -> TokenStream:
+        """Greedy tokens after `prompt`, at most `params.max_tokens`. The back end stops
+        the prompt's evaluation when `params.stopped()` says so; once
+        tokens flow, stopping is the caller's: it closes the stream. Raises
+        models.errors.ModelError when the model is unavailable or dies meanwhile.
 
-        Must be called from one thread at a time.
+        One stream at a time: the caller ends or closes one before it asks for the next.
         """
         ...
 
@@ -102,4 +143,12 @@ class ModelBackend(Protocol):
         """Evaluate `prompt` into the KV cache without generating, so that a later prompt
         that starts with it begins warm; stops between chunks when cancelled. Returns the
         prompt tokens evaluated now (0 when all were cached)."""
+        ...
+
+    def describe(self) -> str:
+        """What runs, and how: for the status bar and `tactful doctor`."""
+        ...
+
+    def close(self) -> None:
+        """Release what the back end holds (its process, its connections)."""
         ...

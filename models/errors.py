@@ -19,3 +19,11 @@ class ModelDownloadError(ModelError):
 
 class ModelLoadError(ModelError):
     pass
+
+
+class ModelCrashedError(ModelError):
+    """The model process died or hung while it worked for the caller."""
+
+
+class ModelUnavailableError(ModelError):
+    """The model process is down (restarting after a crash, or given up on)."""

@@ -15,8 +15,7 @@ import logging
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ import llama_cpp
 import numpy as np
 
 from models import fim as fim_templates
-from models.backend import Generation, GenerationParams, Prompt, StopRule
+from models.backend import GenerationParams, Prompt, StreamStats, Token
 from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
+from models.settings import COLD_CHUNK, LlamaSettings
 from models.threads import (
     DecodeTrial,
     ThreadGovernor,
@@ -58,32 +58,32 @@ GGUF_MAGIC = b"GGUF"
 # prompt within about one chunk, and what was evaluated stays in the KV cache for the next
 # prompt that shares it. Small enough to answer fast, large enough to batch well.
 PROMPT_CHUNK = 32
-# While more than this is left to evaluate (a cold prompt), chunks this big: 1,000 tokens
-# of the embedded model take 1.3 s instead of 2.0 on two cores, for 6 MiB more resident
-# (16 with a 0.5B model's 1,536-token context: attention scores grow with the batch).
-# A keystroke then waits up to one of them (~170 ms), but the request it starts shares
-# the prompt's stable start, so what was evaluated is the work it needs first.
-COLD_CHUNK = 128
 COUNTS_KEPT = 256  # token counts remembered by text
 # Tokens remembered by text: the prompt's parts, which the engine has just counted to budget
 # them (the file's window, the suffix) or which stay from keystroke to keystroke (snippets).
 TOKENS_KEPT = 16
 
 
-@dataclass(frozen=True)
-class LlamaSettings:
-    n_ctx: int = 2048
-    # None: prompts on every core while they are free, decoding on as many as pay (see
-    # models.threads); a number: that many threads for both.
-    n_threads: int | None = None
-    n_gpu_layers: int = 0
-    # Prompts are evaluated in chunks of at most COLD_CHUNK tokens anyway (to be
-    # cancellable), so a larger batch buys nothing and would size llama.cpp's compute
-    # buffers for it.
-    n_batch: int = COLD_CHUNK
-    fim: str | None = None  # family name or "none"; None detects it from the GGUF
-    # Reuse the KV cache of the previous prompt's common prefix; off only to measure it.
-    reuse_kv_cache: bool = True
+@contextlib.contextmanager
+def _extra_buffer_types(enabled: bool) -> Iterator[None]:
+    """llama-cpp-python sets no `use_extra_bufts`: while a model loads, its default model
+    parameters carry the choice (the worker loads one model at a time, on one thread)."""
+    if enabled:
+        yield
+        return
+    module = llama_cpp.llama_cpp
+    defaults = module.llama_model_default_params
+
+    def without_extra_bufts() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    module.llama_model_default_params = without_extra_bufts
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = defaults
 
 
 def check_gguf(path: Path) -> None:
@@ -97,6 +97,22 @@ def check_gguf(path: Path) -> None:
             f"{path} is not a GGUF model (it starts with {magic!r}, expected {GGUF_MAGIC!r}); "
             "it may be corrupt or incomplete: pull it again"
         )
+
+
+class LlamaStream:
+    """A `TokenStream` over a generator of tokens and the stats it fills in."""
+
+    def __init__(self, tokens: Iterator[Token], stats: StreamStats) -> None:
+        self._tokens = tokens
+        self.stats = stats
+
+    def __iter__(self) -> Iterator[Token]:
+        return self._tokens
+
+    def close(self) -> None:
+        close = getattr(self._tokens, "close", None)
+        if close is not None:
+            close()
 
 
 class LlamaBackend:
@@ -119,16 +135,17 @@ class LlamaBackend:
             "verbose": False,
         }
         try:
-            try:
-                # Keys in 8 bits: 7 MiB less for the embedded model at 1,280 tokens, its
-                # likelihood of held-out code unchanged (1.8942 → 1.8924 nats/token).
-                self._llm = llama_cpp.Llama(**options, type_k=llama_cpp.GGML_TYPE_Q8_0)
-            except ValueError as exc:
-                # Heads narrower than a q8_0 block (32) cannot be; llama.cpp refuses the
-                # context, and f16 keys will do. A file it could not load is not retried.
-                if "llama_context" not in str(exc):
-                    raise
-                self._llm = llama_cpp.Llama(**options)
+            with _extra_buffer_types(settings.extra_bufts):
+                try:
+                    # Keys in 8 bits: 7 MiB less for the embedded model at 1,280 tokens, its
+                    # likelihood of held-out code unchanged (1.8942 → 1.8924 nats/token).
+                    self._llm = llama_cpp.Llama(**options, type_k=llama_cpp.GGML_TYPE_Q8_0)
+                except ValueError as exc:
+                    # Heads narrower than a q8_0 block (32) cannot be; llama.cpp refuses the
+                    # context, and f16 keys will do. A file it could not load is not retried.
+                    if "llama_context" not in str(exc):
+                        raise
+                    self._llm = llama_cpp.Llama(**options)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
@@ -162,6 +179,12 @@ class LlamaBackend:
             path.name, self.load_seconds, self._fim.family if self._fim else "none",
             "timed on the first suggestions" if self._decode_trial else threads, threads,
         )
+
+    def describe(self) -> str:
+        return f"{self.name} loaded in this process"
+
+    def close(self) -> None:
+        self._llm.close()
 
     @property
     def decode_threads(self) -> int:
@@ -235,73 +258,57 @@ class LlamaBackend:
             for t in probes
         )
 
-    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+    def stream(self, prompt: Prompt, params: GenerationParams) -> LlamaStream:
+        stats = StreamStats(stopped_by="max_tokens")
+        return LlamaStream(self._tokens_after(prompt, params, stats), stats)
+
+    def _tokens_after(self, prompt: Prompt, params: GenerationParams,
+                      stats: StreamStats) -> Iterator[Token]:
+        """Greedy tokens after `prompt`, filling in `stats`; the caller stops it by closing
+        the generator. Each token handed out but the last is evaluated into the KV cache,
+        so a closed stream leaves the cache at the text the caller kept."""
         if not self._reuse_kv_cache:
             self._llm.reset()
         tokens = self._prompt_tokens(prompt, params.max_tokens)
+        stats.prompt_tokens = len(tokens)
         if not tokens:
             # Nothing to condition on (an empty file, a model without BOS): llama.cpp
             # cannot sample from an empty context.
-            return Generation(text="", stopped_by="empty_prompt")
-        reused = self._common_prefix(tokens)
+            stats.stopped_by = "empty_prompt"
+            return
+        stats.reused_tokens = reused = self._common_prefix(tokens)
         started = time.perf_counter()
         # All but the last token in cancellable chunks; the last one alone then gives the
         # logits of the first token to generate.
         if not self._evaluate(tokens[:-1], params, min(reused, len(tokens) - 1)):
-            return Generation(
-                text="", stopped_by="cancelled", prompt_tokens=len(tokens), reused_tokens=reused,
-                prompt_ms=(time.perf_counter() - started) * 1000,
-            )
-        logprobs: list[float] = []
+            stats.stopped_by = "cancelled"
+            stats.prompt_ms = (time.perf_counter() - started) * 1000
+            return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text = ""
-        stopped_by = "max_tokens"
         first_token_at: float | None = None
         last_token_at = 0.0
-        n_generated = 0
         self._decode(tokens[-1])
-        while True:
-            token, logprob = self._greedy_token()
-            now = time.perf_counter()
-            if first_token_at is None:
-                first_token_at = now
-            else:
-                self._decode_governor.done(self._threads[0], 1, now - last_token_at)
-            last_token_at = now
-            if token in self._extra_stop_ids or llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                stopped_by = "eos"
-                break
-            n_generated += 1
-            logprobs.append(logprob)
-            text += decoder.decode(self._piece(token))
-            cut = stop(text)
-            if cut is not None:
-                text = text[:cut]
-                stopped_by = "rule"
-                break
-            if params.stopped(text):
-                stopped_by = "cancelled"
-                break
-            if params.deadline is not None and time.monotonic() > params.deadline:
-                stopped_by = "deadline"
-                break
-            if n_generated >= params.max_tokens:
-                break
-            self._decode(token)
-        ended = time.perf_counter()
-        first = first_token_at or ended
-        if stopped_by != "rule":
-            text += decoder.decode(b"", final=True)
-        return Generation(
-            text=text,
-            stopped_by=stopped_by,
-            tokens=n_generated,
-            token_logprobs=logprobs,
-            prompt_tokens=len(tokens),
-            reused_tokens=reused,
-            prompt_ms=(first - started) * 1000,
-            decode_ms=(ended - first) * 1000,
-        )
+        try:
+            for n_generated in range(1, params.max_tokens + 1):
+                token, logprob = self._greedy_token()
+                now = time.perf_counter()
+                if first_token_at is None:
+                    first_token_at = now
+                    stats.prompt_ms = (now - started) * 1000
+                else:
+                    self._decode_governor.done(self._threads[0], 1, now - last_token_at)
+                    stats.decode_ms = (now - first_token_at) * 1000
+                last_token_at = now
+                if token in self._extra_stop_ids or llama_cpp.llama_vocab_is_eog(
+                        self._vocab, token):
+                    stats.stopped_by = "eos"
+                    break
+                yield Token(decoder.decode(self._piece(token)), logprob)
+                if n_generated < params.max_tokens:
+                    self._decode(token)
+        except GeneratorExit:
+            stats.stopped_by = "cancelled"
+            raise
 
     def _greedy_token(self) -> tuple[int, float]:
         """The most likely next token after the last evaluated one, and its log-probability.

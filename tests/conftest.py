@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models import registry, store
+from models import probe, registry, store
+from models.settings import LlamaSettings
 
 # Servers the tests start log their feedback here, never into the user's own log.
 os.environ.setdefault("TACTFUL_DATA_DIR", tempfile.mkdtemp(prefix="tactful-test-data-"))
@@ -19,6 +20,15 @@ os.environ.setdefault("TACTFUL_DATA_DIR", tempfile.mkdtemp(prefix="tactful-test-
 def default_model_path() -> Path:
     """The GGUF of the default model, pulled into the model cache on first use."""
     return store.pull(registry.DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def extra_bufts(default_model_path: Path) -> bool:
+    """Whether llama.cpp's extra buffer types run right here, as the first-run probe finds
+    (they crash in llama_decode on CPUs with AMX). Tests that load llama.cpp into their own
+    process, not into a worker, must follow the probe as the worker does."""
+    verdict = probe.verdict_for(default_model_path, LlamaSettings())
+    return verdict.config == probe.FAST
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ import pytest
 
 from evaluation.contention import busy_processes, prompt_source, time_completions
 from evaluation.corpus import Package
-from models.llama import LlamaBackend, LlamaSettings
+from models.embedded import open_model
+from models.settings import LlamaSettings
 
 
 def _package(root: Path, files: dict[str, str]) -> Package:
@@ -50,8 +51,12 @@ def test_prompts_are_cut_from_the_first_long_file(tmp_path: Path) -> None:
 
 
 def test_each_completion_evaluates_its_prompt_from_nothing(default_model_path: Path) -> None:
-    backend = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512))
+    backend = open_model(str(default_model_path), LlamaSettings(n_ctx=512))
     source = "".join(f"def f{n}(x):\n    return x + {n}\n\n" for n in range(200))
-    timing = time_completions(backend, source, completions=2, prompt_tokens=128, max_tokens=4)
+    try:
+        timing = time_completions(backend, source, completions=2, prompt_tokens=128,
+                                  max_tokens=4)
+    finally:
+        backend.close()
     assert timing["prompt_s_p50"] > 0 and timing["decode_ms_per_token_p50"] > 0
     assert timing["completion_s_p50"] >= timing["prompt_s_p50"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from completion.engine import CompletionEngine, EngineSettings, UnknownSuggestionError
+from completion.generation import generate
 from completion.request import CompletionRequest
 from models.backend import GenerationParams, Prompt
 from models.llama import COLD_CHUNK, PROMPT_CHUNK, LlamaBackend, LlamaSettings
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def backend(default_model_path: Path) -> LlamaBackend:
-    return LlamaBackend(default_model_path, LlamaSettings(n_ctx=1024), name="default")
+def backend(default_model_path: Path, extra_bufts: bool) -> LlamaBackend:
+    return LlamaBackend(default_model_path, LlamaSettings(
+        extra_bufts=extra_bufts, n_ctx=1024), name="default")
 
 
 @pytest.fixture
@@ -74,8 +76,8 @@ def test_accept_knows_its_own_suggestions(engine: CompletionEngine) -> None:
 
 def test_kv_cache_is_reused_for_a_repeated_prompt(backend: LlamaBackend) -> None:
     prompt = Prompt.plain(SOURCE)
-    first = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=4))
-    second = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=4))
+    first = generate(backend, prompt, lambda t: None, GenerationParams(max_tokens=4))
+    second = generate(backend, prompt, lambda t: None, GenerationParams(max_tokens=4))
     assert second.text == first.text  # greedy: deterministic
     assert second.reused_tokens >= second.prompt_tokens - 1 > 0
 
@@ -90,7 +92,7 @@ def test_generation_stops_within_a_token_of_cancel(backend: LlamaBackend) -> Non
             cancel.set()  # as if a keystroke arrived while the third token was decoded
         return None
 
-    result = backend.generate(
+    result = generate(backend,
         Prompt.plain(SOURCE), rule, GenerationParams(max_tokens=50, cancel=cancel)
     )
     assert result.stopped_by == "cancelled"
@@ -98,7 +100,7 @@ def test_generation_stops_within_a_token_of_cancel(backend: LlamaBackend) -> Non
 
 
 def test_max_tokens_is_respected(backend: LlamaBackend) -> None:
-    result = backend.generate(Prompt.plain(SOURCE), lambda t: None, GenerationParams(max_tokens=5))
+    result = generate(backend, Prompt.plain(SOURCE), lambda t: None, GenerationParams(max_tokens=5))
     assert result.tokens <= 5
     assert len(result.token_logprobs) == result.tokens
     assert all(lp <= 0 for lp in result.token_logprobs)
@@ -115,7 +117,7 @@ def test_greedy_tokens_and_their_logprobs_are_llama_cpps(
 
     prompt = Prompt.plain(SOURCE)
     backend._llm.reset()
-    generation = backend.generate(prompt, lambda t: None, GenerationParams(max_tokens=12))
+    generation = generate(backend, prompt, lambda t: None, GenerationParams(max_tokens=12))
     prompt_ids = backend.tokenize(prompt)
     reference = llama_cpp.Llama(
         model_path=str(default_model_path), n_ctx=512, n_batch=PROMPT_CHUNK,
@@ -135,7 +137,7 @@ def test_greedy_tokens_and_their_logprobs_are_llama_cpps(
 
 def test_an_empty_prompt_generates_nothing_instead_of_failing(backend: LlamaBackend) -> None:
     # A model without BOS and a cursor at the start of a file give no prompt tokens at all.
-    result = backend.generate(Prompt(()), lambda t: None, GenerationParams(max_tokens=4))
+    result = generate(backend, Prompt(()), lambda t: None, GenerationParams(max_tokens=4))
     assert (result.text, result.stopped_by) == ("", "empty_prompt")
 
 
@@ -147,7 +149,7 @@ def test_prewarm_evaluates_the_prompt_so_the_next_generation_starts_warm(
     evaluated = backend.prewarm(prompt, GenerationParams())
     assert evaluated > 100
     assert backend.prewarm(prompt, GenerationParams()) == 0  # nothing left to do
-    generation = backend.generate(prompt, lambda _: None, GenerationParams(max_tokens=2))
+    generation = generate(backend, prompt, lambda _: None, GenerationParams(max_tokens=2))
     assert generation.reused_tokens == generation.prompt_tokens  # all of it from the cache
 
 
@@ -161,10 +163,10 @@ def test_a_cancelled_prompt_evaluation_keeps_what_it_did(backend: LlamaBackend) 
         looks += 1
         return looks <= 2
 
-    generation = backend.generate(prompt, lambda _: None, GenerationParams(watch=two_chunks))
+    generation = generate(backend, prompt, lambda _: None, GenerationParams(watch=two_chunks))
     assert generation.stopped_by == "cancelled" and generation.tokens == 0
     # Two chunks were evaluated before the stop, and the next prompt starts from them.
-    again = backend.generate(prompt, lambda _: None, GenerationParams(max_tokens=2))
+    again = generate(backend, prompt, lambda _: None, GenerationParams(max_tokens=2))
     assert again.prompt_tokens > 3 * COLD_CHUNK
     assert again.reused_tokens == 2 * COLD_CHUNK
 
@@ -180,7 +182,7 @@ def test_the_end_of_a_prompt_is_evaluated_in_small_chunks(backend: LlamaBackend)
         looks += text == ""  # generation looks with the text so far
         return True
 
-    generation = backend.generate(prompt, lambda _: None, GenerationParams(
+    generation = generate(backend, prompt, lambda _: None, GenerationParams(
         max_tokens=1, watch=count_looks))
     evaluated = generation.prompt_tokens - 1  # the last one is evaluated on its own
     cold = (evaluated - 1) // COLD_CHUNK  # while more than COLD_CHUNK remain

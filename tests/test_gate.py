@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripted import ScriptedStream
 
 from completion.engine import CompletionEngine, EngineSettings
 from completion.predictor.features import feature_names
@@ -22,7 +23,7 @@ from completion.predictor.memory import RejectionMemory
 from completion.predictor.model import AcceptanceModel, fit_logistic, to_onnx
 from completion.predictor.train import load_prior
 from completion.request import CompletionRequest
-from models.backend import Generation, GenerationParams, Prompt, StopRule
+from models.backend import GenerationParams, Prompt
 
 
 class ScriptedBackend:
@@ -40,14 +41,11 @@ class ScriptedBackend:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
 
-    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+    def stream(self, prompt: Prompt, params: GenerationParams) -> ScriptedStream:
+        """The next text as one token, then three empty ones: four log-probabilities."""
         text = self.texts[min(self.calls, len(self.texts) - 1)]
         self.calls += 1
-        cut = stop(text)
-        return Generation(
-            text=text if cut is None else text[:cut], stopped_by="rule" if cut else "eos",
-            tokens=4, token_logprobs=[-0.1, -0.2, -0.1, -0.3],
-        )
+        return ScriptedStream([text, "", "", ""], [-0.1, -0.2, -0.1, -0.3])
 
 
 def constant_model(stage: str, p: float) -> AcceptanceModel:

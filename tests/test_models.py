@@ -169,7 +169,7 @@ def test_a_file_llama_cpp_cannot_load_is_tried_once(
 
 @pytest.mark.model
 def test_a_context_refused_for_q8_0_keys_falls_back_to_f16(
-    default_model_path: Path, monkeypatch: pytest.MonkeyPatch
+    default_model_path: Path, monkeypatch: pytest.MonkeyPatch, extra_bufts: bool
 ) -> None:
     import llama_cpp
 
@@ -183,17 +183,18 @@ def test_a_context_refused_for_q8_0_keys_falls_back_to_f16(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(llama_cpp, "Llama", refusing_q8_0)
-    backend = LlamaBackend(default_model_path, LlamaSettings(n_threads=1))
+    backend = LlamaBackend(default_model_path, LlamaSettings(extra_bufts=extra_bufts, n_threads=1))
     assert calls == [llama_cpp.GGML_TYPE_Q8_0, None]
     assert backend.count_tokens("def f():") > 0
 
 
 def test_a_counted_text_is_not_tokenized_again_and_tokens_are_unchanged(
-    default_model_path: Path,
+    default_model_path: Path, extra_bufts: bool,
 ) -> None:
     from models.backend import Prompt
 
-    backend = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512, n_threads=1))
+    backend = LlamaBackend(default_model_path, LlamaSettings(
+        extra_bufts=extra_bufts, n_ctx=512, n_threads=1))
     llm = backend._llm
     text = "def read(path):\n    with open(path) as f:\n        return f.read()\n" * 8
     expected = llm.tokenize(text.encode(), add_bos=backend._add_bos, special=False)

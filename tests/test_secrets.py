@@ -183,5 +183,6 @@ def test_redact_is_fast_on_a_megabyte() -> None:
         best = min(best, time.perf_counter() - started)
     assert out.count("\n") == text.count("\n")
     assert "3f9a8b7c6d5e4f3a" not in out
-    # About 15 ms here; the bound leaves room for a busy machine.
-    assert best < 0.1
+    # 15 to 130 ms on 2-core machines; a pattern that backtracks without bound takes
+    # seconds to minutes on a megabyte, which this still catches on a busy machine.
+    assert best < 1.0

@@ -9,6 +9,7 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
+from completion.generation import generate
 from evaluation.shaped_model import (
     QWEN25_CODER_05B,
     QWEN_SPECIAL_TOKENS,
@@ -55,8 +56,10 @@ def test_inconsistent_shapes_are_refused() -> None:
         dataclasses.replace(TINY, ffn=100)
 
 
-def test_loads_as_qwen2_with_qwen_fim(tiny_gguf: Path, tokenizer_gguf: Path) -> None:
-    backend = LlamaBackend(tiny_gguf, LlamaSettings(n_ctx=512, n_threads=1))
+def test_loads_as_qwen2_with_qwen_fim(tiny_gguf: Path, tokenizer_gguf: Path,
+                                     extra_bufts: bool) -> None:
+    backend = LlamaBackend(tiny_gguf, LlamaSettings(
+        extra_bufts=extra_bufts, n_ctx=512, n_threads=1))
     metadata = backend._llm.metadata
     assert metadata["general.architecture"] == "qwen2"
     assert metadata["qwen2.block_count"] == "2"
@@ -75,7 +78,7 @@ def test_loads_as_qwen2_with_qwen_fim(tiny_gguf: Path, tokenizer_gguf: Path) -> 
     assert backend.tokenize(Prompt.plain(code)) == smollm2.tokenize(code.encode(), add_bos=False)
 
     prompt = Prompt(backend.fim.parts("def add(a, b):\n    return a", "\n\nprint(add(1, 2))\n"))
-    generation = backend.generate(prompt, lambda text: None, GenerationParams(max_tokens=8))
+    generation = generate(backend, prompt, lambda text: None, GenerationParams(max_tokens=8))
     assert generation.prompt_tokens > 0
     assert 0 < generation.tokens <= 8
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+from scripted import ScriptedStream
 
 from completion.debounce import Debounce, DebounceSettings
 from completion.engine import CompletionEngine, EngineSettings
@@ -22,7 +23,7 @@ from completion.inflight import ABANDON_GRACE_S, InFlight, agrees
 from completion.request import CompletionRequest, CompletionResult
 from context.snippet import ContextQuery, Snippet
 from lsp.jobs import ModelJobs
-from models.backend import Generation, GenerationParams, Prompt, StopRule
+from models.backend import GenerationParams, Prompt
 
 
 class HeldBackend:
@@ -44,20 +45,14 @@ class HeldBackend:
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
 
-    def generate(self, prompt: Prompt, stop: StopRule, params: GenerationParams) -> Generation:
+    def stream(self, prompt: Prompt, params: GenerationParams) -> ScriptedStream:
         self.generated.append(prompt.text)
         self.started.set()
         if self.hold is not None:
             self.hold.wait(5)
-        written = ""
-        for ch in self.text:
-            if params.stopped(written):
-                return Generation("", "cancelled", prompt_tokens=10)
-            written += ch
-            cut = stop(written)
-            if cut is not None:
-                return Generation(written[:cut], "rule", len(written), [-0.1], prompt_tokens=10)
-        return Generation(written, "eos", len(written), [-0.1], prompt_tokens=10)
+        if params.stopped():  # while "evaluating the prompt"
+            return ScriptedStream([], [], stopped_by="cancelled")
+        return ScriptedStream(list(self.text), [-0.1] * len(self.text))
 
     def prewarm(self, prompt: Prompt, params: GenerationParams) -> int:
         self.prewarmed.append(prompt.text)

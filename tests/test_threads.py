@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from completion.generation import generate
 from models.backend import GenerationParams, Prompt
 from models.llama import LlamaBackend, LlamaSettings
 from models.threads import (
@@ -90,36 +91,37 @@ def test_threads_the_user_chose_are_kept() -> None:
 
 
 def test_the_model_answers_the_same_after_backing_off_mid_prompt(
-    default_model_path: Path,
+    default_model_path: Path, extra_bufts: bool,
 ) -> None:
     code = "import os\n\n\ndef read_config(path):\n    with open(path) as f:\n        return"
     prompt = Prompt.plain(code * 6)
     params = GenerationParams(max_tokens=12)
-    fresh = LlamaSettings(n_ctx=1024, reuse_kv_cache=False)
+    fresh = LlamaSettings(extra_bufts=extra_bufts, n_ctx=1024, reuse_kv_cache=False)
     backend = LlamaBackend(default_model_path, fresh)
-    before = backend.generate(prompt, lambda text: None, params)
+    before = generate(backend, prompt, lambda text: None, params)
     # As if a chunk had run slow: prompts and decoding go to one thread.
     backend._prompt_governor._one_until = float("inf")
     backend._decode_governor._one_until = float("inf")
-    after = backend.generate(prompt, lambda text: None, params)
+    after = generate(backend, prompt, lambda text: None, params)
     assert backend._threads == (1, 1)
     assert after.prompt_tokens > 32  # several chunks, evaluated on one thread
     assert after.text == before.text and after.tokens == before.tokens > 0
 
 
 def test_decoding_threads_are_chosen_on_the_first_suggestions_and_change_no_answer(
-    default_model_path: Path,
+    default_model_path: Path, extra_bufts: bool,
 ) -> None:
     if available_cores() < 2:
         pytest.skip("one core: nothing to choose between")
     prompt = Prompt.plain("import os\n\n\ndef read_config(path):\n    with open(path) as f:\n")
     params = GenerationParams(max_tokens=16)
-    fixed = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512, n_threads=1))
-    expected = [fixed.generate(prompt, lambda text: None, params) for _ in range(3)]
-    trying = LlamaBackend(default_model_path, LlamaSettings(n_ctx=512))
+    fixed = LlamaBackend(default_model_path, LlamaSettings(
+        extra_bufts=extra_bufts, n_ctx=512, n_threads=1))
+    expected = [generate(fixed, prompt, lambda text: None, params) for _ in range(3)]
+    trying = LlamaBackend(default_model_path, LlamaSettings(extra_bufts=extra_bufts, n_ctx=512))
     trial = trying._decode_trial
     assert trial is not None and trial.choice is None  # nothing timed at load
-    answers = [trying.generate(prompt, lambda text: None, params) for _ in range(3)]
+    answers = [generate(trying, prompt, lambda text: None, params) for _ in range(3)]
     assert [a.text for a in answers] == [e.text for e in expected]
     assert sum(a.tokens for a in answers) >= 24  # steps enough for both sides
     assert trial.choice in (1, available_cores())
@@ -127,11 +129,11 @@ def test_decoding_threads_are_chosen_on_the_first_suggestions_and_change_no_answ
 
 
 def test_a_tiny_context_still_loads_and_answers(
-    default_model_path: Path,
+    default_model_path: Path, extra_bufts: bool,
 ) -> None:
     # llama.cpp rounds a 16-token context up to 256; llama-cpp-python holds only 16.
-    backend = LlamaBackend(default_model_path, LlamaSettings(n_ctx=16))
+    backend = LlamaBackend(default_model_path, LlamaSettings(extra_bufts=extra_bufts, n_ctx=16))
     assert backend.context_size == 16
-    generation = backend.generate(Prompt.plain("def f(x):\n    return x\n" * 20),
+    generation = generate(backend, Prompt.plain("def f(x):\n    return x\n" * 20),
                                   lambda text: None, GenerationParams(max_tokens=4))
     assert generation.prompt_tokens == 12 and generation.tokens == 4

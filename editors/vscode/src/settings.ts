@@ -19,6 +19,7 @@ export const SERVER_SETTING_KEYS = [
   'suffixTokens',
   'timeBudgetMs',
   'kvCacheReuse',
+  'modelWatchdogSeconds',
   'debounceMs',
   'prewarm',
   'contextTokens',
