@@ -172,17 +172,13 @@ class ServerSession:
         return server.pid if server is not None else None
 
     def peak_rss_mb(self) -> float | None:
-        """The server's peak resident memory so far (VmHWM), where /proc has it."""
+        """The peak resident memory (VmHWM, where /proc has it) of the server and of the
+        children it runs now, the model worker among them: what the user's machine pays."""
         if self.pid is None:
             return None
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-        return None
+        peaks = [_peak_rss_mb(pid) for pid in (self.pid, *_children(self.pid))]
+        known = [p for p in peaks if p is not None]
+        return sum(known) if known else None
 
     def text(self, uri: str) -> str:
         """The document as this client last sent it."""
@@ -317,6 +313,24 @@ class ServerSession:
                 command=item.command.command, arguments=item.command.arguments
             )
         )
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
 
 
 def first_item(answer: InlineAnswer) -> types.InlineCompletionItem | None:

@@ -399,6 +399,22 @@ def bench_contention(corpus: str, out: str, busy: str, completions: int, model: 
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("stream")
+@click.option("--runs", default=20, show_default=True, help="Generations timed each way.")
+@click.option("--tokens", default=48, show_default=True, help="Tokens per generation.")
+@click.option("--model", default=None, help="Model name or .gguf path (default: the default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def bench_stream(runs: int, tokens: int, model: str | None, as_json: bool) -> None:
+    """What the model's worker process adds to each streamed token, against llama.cpp run
+    in this process on the same tokens."""
+    _setup_logging("warning")
+    from evaluation.stream_overhead import format_result, measure
+    from models.registry import DEFAULT_MODEL
+
+    result = measure(model or DEFAULT_MODEL, runs, tokens)
+    click.echo(json.dumps(result) if as_json else format_result(result))
+
+
 @bench.command("index")
 @click.option("--corpus", "corpora", required=True, multiple=True,
               type=click.Path(exists=True, dir_okay=False),

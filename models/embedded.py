@@ -164,7 +164,7 @@ class EmbeddedBackend:
         if probe and settings.extra_bufts:
             self.verdict = probes.verdict_for(path, settings)
             settings = self.verdict.apply(settings)
-            label = f"{self.verdict.config} (probed)"
+            label = f"{self.verdict.config} (first-run probe: {self.verdict.reason})"
         self.ladder = fallback_ladder(settings, label)
         self.rung = 0
         self._crashes = [0] * len(self.ladder)

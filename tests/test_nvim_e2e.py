@@ -174,7 +174,7 @@ def test_explain_and_checkhealth(run: NvimRun) -> None:
     assert any(f"{last['line']}:" in line and "shown" in line for line in explain[2:]), explain
     health = "\n".join(run.report["health"])
     for expected_line in ("tactful, version", "model smollm2-135m is installed", "server ready",
-                          "/index.db ("):
+                          "/index.db (", "first-run probe: "):
         assert expected_line in health, health
 
 

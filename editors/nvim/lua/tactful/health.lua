@@ -91,6 +91,35 @@ local function check_model(exe)
   end
 end
 
+--- The first-run probe's verdict: which llama.cpp configuration runs right on this machine.
+local function check_probe(exe)
+  if not exe then
+    return
+  end
+  local model = config.options.settings.model or DEFAULT_MODEL
+  -- doctor exits 1 when it found a problem; its JSON report says which.
+  local out = vim.fn.system({ exe, 'doctor', '--json', '--model', model })
+  local decoded, report = pcall(vim.fn.json_decode, out)
+  if not decoded or type(report) ~= 'table' or not report.probe then
+    warn('tactful doctor gave no report: ' .. vim.trim(out):sub(1, 200))
+    return
+  end
+  local probe = report.probe
+  if probe.error then
+    fail('first-run probe: ' .. probe.error)
+  elseif probe.config == 'fast' then
+    ok(('first-run probe: fast configuration (%s)'):format(probe.reason))
+  else
+    warn(('first-run probe: safe configuration (%s)'):format(probe.reason),
+      { 'Nothing to do: Tactful runs llama.cpp without its extra buffer types here' })
+  end
+  for _, problem in ipairs(report.problems or {}) do
+    if not problem.fix:match('^none needed') then
+      fail(problem.problem, { problem.fix })
+    end
+  end
+end
+
 --- The index file of a workspace, named as the server names it (context/index.py).
 local function index_path(root)
   local base = vim.env.TACTFUL_INDEX_DIR
@@ -151,6 +180,7 @@ function M.check()
   check_neovim()
   local exe = check_executable()
   check_model(exe)
+  check_probe(exe)
   check_index()
   check_client()
 end
