@@ -2,10 +2,10 @@
 
 It knows nothing of JSON-RPC: the language server, `tactful complete` and the benchmarks
 all drive this same object. It is not thread-safe for `complete` (the model back end
-serves one stream at a time); call it from one worker thread. A back end that fails (its
-model process died, a server is unreachable) raises models.errors.ModelError out of
-`complete`; the caller decides what an empty answer means for it. Outcomes (`record_outcome`) may be
-reported from any thread.
+serves one stream at a time); call it from one worker thread. Outcomes (`record_outcome`)
+may be reported from any thread. A back end that fails (its model process died, a server
+is unreachable) raises models.errors.ModelError out of `complete`: the caller decides
+what that means for it (the server answers empty; a command stops with the reason).
 
 With an acceptance gate, a request passes gate 1 before the model is called and its
 suggestion passes gate 2 before it is shown; the result carries both decisions and the
@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from completion import rules
@@ -45,8 +45,15 @@ from completion.predictor.features import (
 from completion.predictor.gate import AcceptanceGate
 from completion.predictor.history import UserHistory
 from completion.predictor.memory import RejectionMemory
-from completion.prompt import PromptBudget, build_prompt, prefix_window
+from completion.prompt import (
+    CHARS_PER_TOKEN,
+    WINDOW_GRID,
+    PromptBudget,
+    build_prompt,
+    prefix_window,
+)
 from completion.request import CompletionRequest, CompletionResult, Suggestion
+from context.secrets import redact
 from context.snippet import ContextQuery, Snippet
 from models.backend import GenerationParams, ModelBackend, Prompt
 
@@ -223,8 +230,8 @@ class CompletionEngine:
         line_after = rules.line_after_cursor(request)
         # One line or a block, by syntax: the rest of a comment or an expression, the
         # body of an empty block.
-        stop, _extent = stop_rule_for(request.text, request.offset, request.language,
-                                      s.max_lines)
+        stop, extent = stop_rule_for(request.text, request.offset, request.language,
+                                     s.max_lines)
         generation = generate(
             backend,
             prompt,
@@ -234,6 +241,7 @@ class CompletionEngine:
                 cancel=cancel,
                 deadline=time.monotonic() + s.time_budget_ms / 1000,
                 watch=watch,
+                stop=() if extent.multiline else ("\n",),
             ),
         )
         result.timings.prompt_ms = generation.prompt_ms
@@ -400,9 +408,13 @@ class CompletionEngine:
 
     def _prompt(self, request: CompletionRequest, snippets: list[Snippet]) -> Prompt:
         s, backend = self.settings, self.backend
+        prefix, suffix = request.prefix, request.suffix
+        if backend.remote:
+            # Nothing goes over the network that the index would have blanked.
+            prefix, suffix, snippets = _blank_secrets(prefix, suffix, snippets, s)
         return build_prompt(
-            prefix=request.prefix,
-            suffix=request.suffix,
+            prefix=prefix,
+            suffix=suffix,
             path=request.path if s.file_header else "",
             language=request.language,
             fim=backend.fim if s.use_fim else None,
@@ -504,6 +516,18 @@ def context_query(request: CompletionRequest, settings: EngineSettings,
         window_start=len(request.prefix) - len(window),
         suffix_in_prompt=suffix_in_prompt,
     )
+
+
+def _blank_secrets(prefix: str, suffix: str, snippets: list[Snippet],
+                   s: EngineSettings) -> tuple[str, str, list[Snippet]]:
+    """Lines that look like secrets blanked, in as much of the text as a prompt can hold
+    (a prompt never reads further), and in the snippets."""
+    reach = (s.prefix_tokens + s.suffix_tokens) * CHARS_PER_TOKEN + 2 * WINDOW_GRID
+    cut = prefix.rfind("\n", 0, max(0, len(prefix) - reach)) + 1
+    end = suffix.find("\n", reach)
+    end = len(suffix) if end < 0 else end
+    return (prefix[:cut] + redact(prefix[cut:]), redact(suffix[:end]) + suffix[end:],
+            [replace(snippet, text=redact(snippet.text)) for snippet in snippets])
 
 
 def _rendered(snippets: list[Snippet]) -> list[tuple[str, str, str]]:

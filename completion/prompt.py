@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from context.snippet import Snippet
-from models.backend import Prompt
+from models.backend import Infill, Prompt
 from models.fim import FimTemplate, RepoLayout
 
 # The prefix window starts on a grid of this many characters (then at the next line
@@ -110,4 +110,19 @@ def build_prompt(
     if fim is None:
         return Prompt((*head, (before, False)))
     after = suffix_window(suffix, budget.suffix_tokens, count)
-    return Prompt((*head, *fim.parts(before, after)))
+    return Prompt((*head, *fim.parts(before, after)),
+                  infill=_infill(before, after, path, language, snippets, layout))
+
+
+def _infill(before: str, after: str, path: str, language: str, snippets: list[Snippet],
+            layout: RepoLayout | None) -> Infill:
+    """The same prompt as pieces for a server's /infill: the snippets as files of their
+    own, the file's path as a comment at its start."""
+    if layout is None:  # `before` starts with the snippets as comments: take them out
+        before = before[len(render_snippets(snippets, language)):]
+    else:
+        before = (f"{comment_prefix(language)} {path}\n" if path else "") + \
+            before[len(f"{path}\n"):]
+    line_start = before.rfind("\n") + 1
+    return Infill(prefix=before[:line_start], suffix=after, middle=before[line_start:],
+                  extra=tuple((s.path, s.text) for s in snippets))

@@ -38,7 +38,7 @@ from evaluation import metrics
 from evaluation.corpus import Package, load_corpus
 from evaluation.tasks import LEVELS, Task, sample_tasks
 from models.backend import ModelBackend
-from models.embedded import open_model
+from models.factory import open_backend
 from models.settings import LlamaSettings
 from models.store import resolve
 
@@ -99,10 +99,11 @@ def run_quality(
     model: str | None = None,
     levels: tuple[str, ...] = LEVELS,
     settings: EngineSettings | None = None,
+    engine: Any = "embedded",
 ) -> dict[str, Any]:
     packages = load_corpus(corpus)
     return run_quality_on(packages, out, limit, seed, strategies, model, levels, settings,
-                          corpus_name=str(corpus))
+                          corpus_name=str(corpus), engine=engine)
 
 
 def run_quality_on(
@@ -115,13 +116,18 @@ def run_quality_on(
     levels: tuple[str, ...] = LEVELS,
     settings: EngineSettings | None = None,
     corpus_name: str = "",
+    engine: Any = "embedded",
 ) -> dict[str, Any]:
+    """With a server as `engine`, the same tasks go to it (it serves its own model; `model`
+    names the local one the embedded engine would run)."""
     from models.registry import DEFAULT_MODEL
 
     model_name = model or DEFAULT_MODEL
-    resolved = resolve(model_name)
-    fim = resolved.spec.fim if resolved.spec else None
-    backend = open_model(model_name, LlamaSettings(fim=fim))
+    settings_ = LlamaSettings()
+    if engine == "embedded":
+        resolved = resolve(model_name)
+        settings_ = LlamaSettings(fim=resolved.spec.fim if resolved.spec else None)
+    backend = open_backend(engine, model_name, settings_)
     base = settings or BENCH_SETTINGS
     tasks = sample_tasks(packages, limit, seed, levels)
     similar = {p.label: _similar_index(p) for p in packages}
@@ -133,8 +139,8 @@ def run_quality_on(
     finally:
         backend.close()
     summary = summarize(rows, [s for s in strategies if s not in skipped], seed)
-    summary.update(model=model_name, corpus=corpus_name, tasks=len(tasks), seed=seed,
-                   skipped=skipped, levels=list(levels),
+    summary.update(model=model_name, engine=engine, corpus=corpus_name, tasks=len(tasks),
+                   seed=seed, skipped=skipped, levels=list(levels),
                    packages=[p.label for p in packages])
     write_outputs(out, rows, summary)
     return summary

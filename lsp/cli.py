@@ -339,9 +339,12 @@ def _emit(summary: dict[str, object], table: str, as_json: bool) -> None:
 @click.option("--context-tokens", type=int, default=None,
               help="Of the prompt budget, at most this much for retrieved context "
               "(default: the server's, 384).")
+@click.option("--engine", default="embedded", show_default=True,
+              help='The engine setting: "embedded", or a server as a JSON object.')
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str, levels: str,
-                  model: str | None, context_tokens: int | None, as_json: bool) -> None:
+                  model: str | None, context_tokens: int | None, engine: str,
+                  as_json: bool) -> None:
     """Mask spans of real packages with tree-sitter and compare prompt strategies."""
     _setup_logging("warning")
     from dataclasses import replace
@@ -354,7 +357,7 @@ def bench_quality(corpus: str, out: str, limit: int, seed: int, strategies: str,
         Path(corpus), Path(out), limit=limit, seed=seed,
         strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
         model=model, levels=tuple(v.strip() for v in levels.split(",") if v.strip()),
-        settings=settings,
+        settings=settings, engine=_engine_option(engine),
     )
     _emit(summary, format_table(summary), as_json)
 
@@ -475,15 +478,19 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
               help="A server setting for the run, e.g. --set maxTokens=24 (repeatable).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
+@click.option("--engine", default="embedded", show_default=True,
+              help='The engine setting: "embedded", or a server as a JSON object.')
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gate: bool,
                  debounce: bool, settings: tuple[str, ...], seed: int, model: str | None,
-                 as_json: bool) -> None:
+                 engine: str, as_json: bool) -> None:
     """A simulated developer types held-out code through the real server."""
     _setup_logging("warning")
     from evaluation.replay import format_table, run_replay
 
     options: dict[str, object] = {} if debounce else {"debounceMs": 0}
+    if engine != "embedded":
+        options["engine"] = _engine_option(engine)
     for item in settings:
         key, _, value = item.partition("=")
         try:
@@ -494,6 +501,50 @@ def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gat
     summary = run_replay(Path(corpus), Path(out), files=files, cps=cps, naive=naive,
                          seed=seed, model=model, gate=gate, server_options=options)
     _emit(summary, format_table(summary), as_json)
+
+
+@bench.command("team")
+@click.option("--engine", required=True, help="The shared server, as the engine setting's "
+              'JSON object: {"kind": "llama.cpp", "url": "http://127.0.0.1:8012"}.')
+@click.option("--typists", default="1,2,4,8", show_default=True,
+              help="How many developers type at once, each count in turn.")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--regions", default=1, show_default=True, help="Regions each developer types.")
+@click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_team(engine: str, typists: str, corpus: str, out: str, regions: int, cps: float,
+               seed: int, as_json: bool) -> None:
+    """N developers, each with a `tactful serve` of their own, share one inference server:
+    latency, acceptance, server throughput and each one's prompt-cache reuse."""
+    _setup_logging("warning")
+    from evaluation.team import format_table, run_team
+
+    server = _engine_option(engine)
+    if not isinstance(server, dict):
+        raise click.BadParameter("a server's JSON object", param_hint="--engine")
+    counts = [int(n) for n in typists.split(",") if n.strip()]
+    summary = run_team(Path(corpus), Path(out), server, counts, regions_each=regions, cps=cps,
+                       seed=seed)
+    _emit(summary, format_table(summary), as_json)
+
+
+def _engine_option(value: str) -> object:
+    """--engine: "embedded", or a server's JSON object, checked as the setting is."""
+    from models.remote import parse_engine
+
+    engine: object = value
+    if value != "embedded":
+        try:
+            engine = json.loads(value)
+        except json.JSONDecodeError:
+            raise click.BadParameter("not JSON", param_hint="--engine") from None
+    try:
+        parse_engine(engine)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--engine") from None
+    return engine
 
 
 @bench.command("predictor")

@@ -7,12 +7,14 @@ out of range is reported and replaced by its default; it never stops the server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from completion.predictor.gate import AGGRESSIVENESS
 from context.retrieval import SOURCES
 from models.registry import DEFAULT_MODEL
+from models.remote import parse_engine
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,23 @@ class Setting:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    # For a value no plain type describes: what is wrong with it, or None.
+    check: Callable[[Any], str | None] | None = None
+
+
+def _check_engine(value: Any) -> str | None:
+    try:
+        parse_engine(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
 class Config:
     enabled: bool = True
+    # "embedded", or a server: {"kind": "llama.cpp" | "openai", "url": ..., ...}
+    engine: str | dict[str, Any] = "embedded"
     model: str = DEFAULT_MODEL
     n_gpu_layers: int = 0
     threads: int = 0
@@ -72,6 +86,12 @@ def context_window(c: Config, has_fim: bool) -> int:
 
 SETTINGS: dict[str, Setting] = {
     "enabled": Setting("enabled", "Show inline completions at all."),
+    "engine": Setting(
+        "engine", "Where the model runs: \"embedded\" (on this machine, in a process of "
+        "its own), or a server as {\"kind\": \"llama.cpp\" or \"openai\", \"url\": ..., "
+        "\"model\": ..., \"fim\", \"apiKeyEnv\", \"caBundle\", \"timeoutMs\"}.",
+        check=_check_engine,
+    ),
     "model": Setting(
         "model",
         "Model name from `tactful models list`, a path to a .gguf file, or hf:ORG/REPO/FILE.gguf.",
@@ -180,7 +200,8 @@ def parse(raw: Any, base: Config | None = None) -> tuple[Config, list[str]]:
             continue
         setting = SETTINGS[name]
         default = getattr(defaults, name)
-        problem = _check(value, types[name], setting)
+        problem = (setting.check(value) if setting.check is not None
+                   else _check(value, types[name], setting))
         if problem:
             errors.append(f"tactful.{key}: {problem}; using the default {default!r}")
             changes[name] = default

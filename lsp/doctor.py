@@ -7,7 +7,6 @@ the first-run probe's verdict (running the probe if this machine has none yet).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import platform
 import sqlite3
@@ -76,10 +75,13 @@ def llama_report(problems: list[dict[str, str]]) -> dict[str, Any]:
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None
     frame: dict[str, Any] | None = None
-    with contextlib.suppress(ChannelClosedError, ValueError):
+    closed = False
+    try:
         frame = FrameReader(proc.stdout.fileno()).read(SYSTEM_INFO_TIMEOUT_S)
-    if proc.poll() is None and frame is None:
-        proc.kill()
+    except (ChannelClosedError, ValueError):
+        closed = True  # it exited without an answer: its status says how
+    if frame is None and not closed:
+        proc.kill()  # hung
     _, stderr = proc.communicate()
     if frame is None:
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:]

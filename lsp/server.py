@@ -39,8 +39,9 @@ from lsp.feedback_link import FeedbackLink
 from lsp.jobs import ModelJobs
 from models import store
 from models.backend import ModelBackend
-from models.embedded import StateListener, open_model
+from models.embedded import StateListener
 from models.errors import ModelError
+from models.factory import open_backend
 from models.settings import LlamaSettings
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class TactfulServer(LanguageServer):
     def load_model(self) -> None:
         """Load (or reload, if its settings changed) the model in the background."""
         c = self.config
-        key = (c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse, c.model_watchdog_s,
+        key = (c.engine, c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse,
+               c.model_watchdog_s,
                c.context_size or (c.prefix_tokens, c.suffix_tokens, c.max_tokens))
         if key == self._loaded_key:
             if self.engine is not None:
@@ -207,7 +209,11 @@ class TactfulServer(LanguageServer):
             return
         self.model_error = None
         backend = self.engine.backend
-        self.send_status("ready", backend.describe())
+        problem = backend.health()  # a server unreachable from the start says so
+        if problem:
+            self.send_status("error", problem)
+        else:
+            self.send_status("ready", backend.describe())
 
     async def wait_for_engine(self) -> CompletionEngine | None:
         """The engine, waiting for a load in progress; None if the model is unavailable."""
@@ -335,11 +341,15 @@ def engine_settings(c: Config) -> EngineSettings:
 
 def load_backend(c: Config, on_state: StateListener | None = None,
                  restart: bool = True) -> ModelBackend:
-    """The model of the settings, in its worker process. With `restart`, a worker that
-    dies is replaced (the server); without, its death is the caller's error (a command)."""
-    resolved = store.resolve(c.model)
-    fim = resolved.spec.fim if resolved.spec else None
-    return open_model(
+    """The back end of the settings: the model in its worker process, or a server. With
+    `restart`, a worker that dies is replaced (the server); without, its death is the
+    caller's error (a command)."""
+    fim = None
+    if c.engine == "embedded":
+        resolved = store.resolve(c.model)  # a missing model: its error says how to pull it
+        fim = resolved.spec.fim if resolved.spec else None
+    return open_backend(
+        c.engine,
         c.model,
         LlamaSettings(
             # A model of unknown family may turn out to have FIM: room for the suffix.

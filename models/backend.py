@@ -20,6 +20,17 @@ from models.fim import FimTemplate, RepoLayout
 
 
 @dataclass(frozen=True)
+class Infill:
+    """A fill-in-the-middle prompt's pieces, for a server that lays out its own model's
+    template (llama.cpp's /infill); the parts of the same prompt are that layout, done here."""
+
+    prefix: str  # the file's text before the cursor's line (its path as a comment first)
+    suffix: str
+    middle: str  # the cursor's line so far
+    extra: tuple[tuple[str, str], ...] = ()  # retrieved context: (file name, text), stable order
+
+
+@dataclass(frozen=True)
 class Prompt:
     """Text to send, as parts: special parts are model markers (FIM tokens, separators).
 
@@ -28,6 +39,7 @@ class Prompt:
     """
 
     parts: tuple[tuple[str, bool], ...]
+    infill: Infill | None = None
 
     @classmethod
     def plain(cls, text: str) -> Prompt:
@@ -105,6 +117,9 @@ class GenerationParams:
     # Called with the text so far after each token; False stops generation ("cancelled").
     # A keystroke that agrees with the text so far lets it run on (see completion.inflight).
     watch: Callable[[str], bool] | None = None
+    # Strings at which the engine will surely stop (a line's end, for a one-line
+    # suggestion): a server told them stops there itself, and sends nothing beyond.
+    stop: tuple[str, ...] = ()
 
     def stopped(self, text: str = "") -> bool:
         """Whether the caller no longer wants this generation."""
@@ -117,6 +132,9 @@ class GenerationParams:
 
 class ModelBackend(Protocol):
     name: str
+    # True for a back end on another machine: the engine blanks what looks like a secret
+    # in the code before it goes into a prompt (the index has blanked its snippets already).
+    remote: bool
 
     @property
     def fim(self) -> FimTemplate | None: ...
@@ -147,6 +165,11 @@ class ModelBackend(Protocol):
 
     def describe(self) -> str:
         """What runs, and how: for the status bar and `tactful doctor`."""
+        ...
+
+    def health(self) -> str | None:
+        """Why the back end cannot serve now (a dead process, an unreachable server), or
+        None when it can."""
         ...
 
     def close(self) -> None:

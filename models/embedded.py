@@ -143,6 +143,8 @@ class WorkerProcess:
 class EmbeddedBackend:
     """A GGUF model run by llama.cpp in a worker process, restarted when it dies."""
 
+    remote = False
+
     def __init__(
         self,
         path: Path,
@@ -211,6 +213,9 @@ class EmbeddedBackend:
     def describe(self) -> str:
         """For the status bar and `tactful doctor`: what runs, and how."""
         return f"{self.name} loaded, configuration: {self.ladder[self.rung].label}"
+
+    def health(self) -> str | None:
+        return None if self._worker is not None else self._down
 
     # -- requests ---------------------------------------------------------------------
 
@@ -341,6 +346,9 @@ class EmbeddedBackend:
     def _died(self, worker: WorkerProcess, hung: bool) -> NoReturn:
         """The worker serving a caller is dead or hung: reap it, report it, schedule its
         successor, and fail the caller's request."""
+        if self._closed:  # stopped on purpose: nothing to report or restart
+            worker.kill()
+            raise ModelUnavailableError(self._down)
         if hung:
             worker.kill()
             what = f"hung (no sign of life in {self.hang_s:.0f} s) and was stopped"

@@ -71,6 +71,17 @@ def _extra_buffer_types(enabled: bool) -> Iterator[None]:
     if enabled:
         yield
         return
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+    disable_extra_buffer_types()
+    try:
+        yield
+    finally:
+        llama_cpp.llama_cpp.llama_model_default_params = defaults
+
+
+def disable_extra_buffer_types() -> None:
+    """Every model this process loads from now on does without llama.cpp's extra buffer
+    types (for a process that cannot pass the setting, such as llama-cpp-python's server)."""
     module = llama_cpp.llama_cpp
     defaults = module.llama_model_default_params
 
@@ -80,10 +91,6 @@ def _extra_buffer_types(enabled: bool) -> Iterator[None]:
         return params
 
     module.llama_model_default_params = without_extra_bufts
-    try:
-        yield
-    finally:
-        module.llama_model_default_params = defaults
 
 
 def check_gguf(path: Path) -> None:
@@ -116,6 +123,8 @@ class LlamaStream:
 
 
 class LlamaBackend:
+    remote = False
+
     def __init__(self, path: Path, settings: LlamaSettings | None = None, name: str = "") -> None:
         settings = settings or LlamaSettings()
         check_gguf(path)
@@ -182,6 +191,9 @@ class LlamaBackend:
 
     def describe(self) -> str:
         return f"{self.name} loaded in this process"
+
+    def health(self) -> str | None:
+        return None
 
     def close(self) -> None:
         self._llm.close()

@@ -11,7 +11,6 @@ safe configuration is used. The verdict is kept in the user cache directory.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -182,9 +181,12 @@ def _finish(proc: subprocess.Popen[bytes], timeout: float) -> ProbeRun:
 
     assert proc.stdout is not None
     frame: dict[str, Any] | None = None
-    with contextlib.suppress(ChannelClosedError, ValueError):
+    closed = False
+    try:
         frame = FrameReader(proc.stdout.fileno()).read(timeout)
-    if frame is None and proc.poll() is None:
+    except (ChannelClosedError, ValueError):
+        closed = True  # it exited (or is exiting) without an answer
+    if frame is None and not closed:
         proc.kill()
         proc.communicate()
         return ProbeRun(None, f"hung (no answer in {timeout:.0f} s)")

@@ -31,6 +31,15 @@ def extra_bufts(default_model_path: Path) -> bool:
     return verdict.config == probe.FAST
 
 
+@pytest.fixture
+def truncated_gguf(tmp_path: Path, default_model_path: Path) -> Path:
+    """The embedded model's first MiB: a GGUF header, then nothing llama.cpp can load."""
+    truncated = tmp_path / "truncated.gguf"
+    with default_model_path.open("rb") as f:
+        truncated.write_bytes(f.read(1 << 20))
+    return truncated
+
+
 @pytest.fixture(scope="session")
 def real_python_file() -> Path:
     """A module of an installed package that nobody here wrote."""

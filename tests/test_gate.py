@@ -30,6 +30,7 @@ class ScriptedBackend:
     """Answers every prompt with the next scripted text; counts the calls."""
 
     name = "scripted"
+    remote = False
     fim = None
     repo_layout = None
     context_size = 4096

@@ -132,15 +132,6 @@ def test_not_a_gguf_is_a_clear_error(tmp_path: Path) -> None:
         check_gguf(bogus)
 
 
-@pytest.fixture
-def truncated_gguf(tmp_path: Path, default_model_path: Path) -> Path:
-    """The embedded model's first MiB: a GGUF header, then nothing llama.cpp can load."""
-    truncated = tmp_path / "truncated.gguf"
-    with default_model_path.open("rb") as f:
-        truncated.write_bytes(f.read(1 << 20))
-    return truncated
-
-
 @pytest.mark.model
 def test_truncated_gguf_is_a_clear_error(truncated_gguf: Path) -> None:
     with pytest.raises(ModelLoadError, match="could not load"):

@@ -31,6 +31,7 @@ class HeldBackend:
     step until released. Records every prompt it evaluated or generated from."""
 
     name = "held"
+    remote = False
     fim = None
     repo_layout = None
     context_size = 4096

@@ -138,7 +138,10 @@ async def test_a_worker_killed_mid_generation_costs_one_answer(
     await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="tactful.accept", arguments=[accepted_id]))
 
+    # The server itself never loads llama.cpp: only its worker maps the library.
     (worker,) = worker_pids(server_pid(client))
+    assert "libllama" not in Path(f"/proc/{server_pid(client)}/maps").read_text()
+    assert "libllama" in Path(f"/proc/{worker}/maps").read_text()
     before = len(statuses.seen)
     pending = request(client)
     await asyncio.sleep(0.3)  # the worker is evaluating the prompt now

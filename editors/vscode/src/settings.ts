@@ -9,6 +9,7 @@
  */
 export const SERVER_SETTING_KEYS = [
   'enabled',
+  'engine',
   'model',
   'nGpuLayers',
   'threads',
@@ -48,7 +49,9 @@ export const DEFAULT_AGGRESSIVENESS: Aggressiveness = 'balanced';
 
 /** An object setting's value (`aggressivenessByLanguage`): strings by key. */
 export type StringMap = Readonly<Record<string, string>>;
-export type SettingValue = boolean | number | string | readonly string[] | StringMap;
+/** The `engine` setting's object form: a server's kind, URL, model and options. */
+export type ScalarMap = Readonly<Record<string, string | number | boolean>>;
+export type SettingValue = boolean | number | string | readonly string[] | StringMap | ScalarMap;
 export type ServerSettings = Partial<Record<ServerSettingKey, SettingValue>>;
 
 /** Reads one key of the `tactful` section (like `workspace.getConfiguration('tactful').get`). */
@@ -64,21 +67,32 @@ export function isStringMap(value: unknown): value is StringMap {
   );
 }
 
+/** A plain object whose values are all strings, numbers or booleans. */
+export function isScalarMap(value: unknown): value is ScalarMap {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((item) => ['string', 'number', 'boolean'].includes(typeof item))
+  );
+}
+
 function isSettingValue(value: unknown): value is SettingValue {
   return (
     typeof value === 'boolean' ||
     typeof value === 'number' ||
     typeof value === 'string' ||
     (Array.isArray(value) && value.every((item) => typeof item === 'string')) ||
-    isStringMap(value)
+    isScalarMap(value)
   );
 }
 
 /**
  * The server's settings from the VS Code configuration. Values are passed as they are:
  * the server checks types, ranges and choices, reports a bad value and uses its default.
- * A key with no value, or an array or object with anything but strings in it (no server
- * setting is one of those), is left out, so the server's default applies.
+ * A key with no value, an array with anything but strings in it, or an object with anything
+ * but strings, numbers and booleans (no server setting is one of those), is left out, so
+ * the server's default applies.
  */
 export function toServerSettings(get: SettingGetter): ServerSettings {
   const settings: ServerSettings = {};

@@ -18,7 +18,7 @@ import { AGGRESSIVENESS_DETAIL } from '../src/menu';
 import { EXTENSION_ROOT, REPO_ROOT } from './helpers';
 
 interface JsonSchemaProperty {
-  type: string;
+  type: string | string[];
   default: unknown;
   minimum?: number;
   maximum?: number;
@@ -277,7 +277,9 @@ describe('the server settings of lsp/config.py', () => {
       const p = properties[`tactful.${key}`];
       assert.ok(p, `tactful.${key} is missing from package.json`);
       assert.ok((SERVER_SETTING_KEYS as readonly string[]).includes(key), `${key} is not sent to the server`);
-      assert.equal(p.type, s.type, `type of ${key}`);
+      // A setting of two forms (`engine`: "embedded" or a server's object) lists both.
+      assert.ok(p.type === s.type || (Array.isArray(p.type) && p.type.includes(s.type)),
+        `type of ${key}`);
       assert.deepEqual(p.default, s.default, `default of ${key}`);
       assert.equal(p.minimum, s.minimum ?? undefined, `minimum of ${key}`);
       assert.equal(p.maximum, s.maximum ?? undefined, `maximum of ${key}`);
