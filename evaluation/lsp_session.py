@@ -21,7 +21,7 @@ from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
 from lsp.positions import position_at
-from models.embedded import exit_reason
+from models.children import exit_reason
 from models.errors import ModelError
 
 STATUS = "tactful/status"
@@ -177,11 +177,13 @@ class ServerSession:
         return server.pid if server is not None else None
 
     def peak_rss_mb(self) -> float | None:
-        """The peak resident memory (VmHWM, where /proc has it) of the server and of the
-        children it runs now, the model worker among them: what the user's machine pays."""
+        """The peak resident memory (VmHWM, where /proc has it) of the server and of its
+        model worker: what the user's machine pays all along (the index build and the
+        predictor's refits are children that come and go, and are not counted)."""
         if self.pid is None:
             return None
-        peaks = [_peak_rss_mb(pid) for pid in (self.pid, *_children(self.pid))]
+        workers = [c for c in _children(self.pid) if _is_model_worker(c)]
+        peaks = [_peak_rss_mb(pid) for pid in (self.pid, *workers)]
         known = [p for p in peaks if p is not None]
         return sum(known) if known else None
 
@@ -329,6 +331,13 @@ def _children(pid: int) -> list[int]:
     except OSError:
         pass
     return children
+
+
+def _is_model_worker(pid: int) -> bool:
+    try:
+        return b"models.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _peak_rss_mb(pid: int) -> float | None:

@@ -922,8 +922,11 @@ async def _replay(
             break
         floor = first_floor if number == 0 else time_floor(members[0][1].package)
         group_floors.append(([], floor))
+        # A dead model process ends the run; a remote server's outage is typed through
+        # (its requests answer empty, as in the editor) and shows in the rows.
         session = ServerSession({**options, "logLevel": "debug"}, root=root,
-                                env={"TACTFUL_DATA_DIR": str(data)})
+                                env={"TACTFUL_DATA_DIR": str(data)},
+                                stop_on_error=options.get("engine", "embedded") == "embedded")
         try:
             status = await session.start()
             if status["state"] != "ready":

@@ -19,6 +19,7 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -164,6 +165,8 @@ def main(argv: list[str]) -> None:
     if argv == ["build"]:
         print(build_llama_server())
     elif len(argv) in (3, 4) and argv[0] == "llama-server":
+        # Stopped with a signal, the server it started stops too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with llama_server(Path(argv[1]), port=int(argv[2]),
                           parallel=int(argv[3]) if len(argv) == 4 else 1) as url:
             print(f"serving {argv[1]} at {url}; Ctrl-C stops it", flush=True)

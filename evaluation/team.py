@@ -52,7 +52,8 @@ async def _team(regions: list[list[Region]], engine: dict[str, Any], pacing: Pac
     out.mkdir(parents=True)
     sessions = [
         ServerSession({"engine": engine, "logLevel": "debug", "timeBudgetMs": budget_ms},
-                      root=mine[0].root, env={"TACTFUL_DATA_DIR": str(out / f"data-{i}")})
+                      root=mine[0].root, env={"TACTFUL_DATA_DIR": str(out / f"data-{i}")},
+                      stop_on_error=False)
         for i, mine in enumerate(regions)
     ]
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ from typing import Any
 from context.index import index_dir
 from feedback.paths import default_feedback_path
 from models import probe, registry, store
-from models.embedded import exit_reason, fallback_ladder
+from models.children import one_answer, start_worker
+from models.embedded import fallback_ladder
 from models.errors import ModelError
-from models.frames import ChannelClosedError, FrameReader
 from models.settings import LlamaSettings
 
 SYSTEM_INFO_TIMEOUT_S = 60.0
@@ -70,24 +69,9 @@ def cpu_report() -> dict[str, Any]:
 
 
 def llama_report(problems: list[dict[str, str]]) -> dict[str, Any]:
-    proc = subprocess.Popen([sys.executable, "-m", "models.worker", "--system-info"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    assert proc.stdout is not None
-    frame: dict[str, Any] | None = None
-    closed = False
-    try:
-        frame = FrameReader(proc.stdout.fileno()).read(SYSTEM_INFO_TIMEOUT_S)
-    except (ChannelClosedError, ValueError):
-        closed = True  # it exited without an answer: its status says how
-    if frame is None and not closed:
-        proc.kill()  # hung
-    _, stderr = proc.communicate()
+    frame, failure = one_answer(start_worker("--system-info"), SYSTEM_INFO_TIMEOUT_S)
     if frame is None:
-        tail = stderr.decode(errors="replace").strip().splitlines()[-1:]
-        error = f"llama.cpp could not be loaded: the process {exit_reason(proc.returncode)}"
-        if tail:
-            error += f" ({tail[0]})"
+        error = f"llama.cpp could not be loaded: the process {failure}"
         problems.append({"problem": error, "fix": REINSTALL})
         return {"error": error}
     return frame

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from models import fim as fim_templates
 from models import probe as probes
 from models import store
 from models.backend import GenerationParams, Prompt, StreamStats, Token
+from models.children import exit_reason
 from models.errors import ModelCrashedError, ModelError, ModelLoadError, ModelUnavailableError
 from models.fim import FimTemplate, RepoLayout
 from models.frames import ChannelClosedError, FrameReader, write_frame
@@ -46,19 +46,6 @@ POLL_S = 0.01  # how often a waiting caller looks at its cancel flag
 COUNTS_KEPT = 256  # token counts remembered by text: the engine counts the same parts often
 
 StateListener = Callable[[str, str], None]
-
-
-def exit_reason(returncode: int | None) -> str:
-    """How a process ended, in words: `exited with signal 11 (SIGSEGV)`."""
-    if returncode is None:
-        return "stopped answering"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "unknown signal"
-        return f"exited with signal {-returncode} ({name})"
-    return f"exited with status {returncode}"
 
 
 @dataclass(frozen=True)
@@ -295,6 +282,10 @@ class EmbeddedBackend:
                 self.stop(worker, rid)
                 stop_sent = True
 
+    def more(self, worker: WorkerProcess, rid: int) -> None:
+        with contextlib.suppress(ChannelClosedError):  # gone: the next read finds out
+            worker.send({"op": "more", "target": rid})
+
     def stop(self, worker: WorkerProcess, rid: int) -> None:
         with contextlib.suppress(ChannelClosedError):  # gone: the next request finds out
             worker.send({"op": "stop", "target": rid})
@@ -457,6 +448,8 @@ class WorkerStream:
                     tokens += 1
                     self.stats.decode_ms = frame["ms"]
                     yield Token(frame["text"], frame["logprob"])
+                    # The caller wants the next one (it would have closed the stream).
+                    backend.more(worker, rid)
                 elif op == "prompt":
                     self.stats.prompt_tokens = frame["prompt_tokens"]
                     self.stats.reused_tokens = frame["reused_tokens"]

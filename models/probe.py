@@ -18,14 +18,13 @@ import json
 import logging
 import platform
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from models.children import one_answer, start_worker
 from models.errors import ModelLoadError
-from models.frames import ChannelClosedError, FrameReader
 from models.settings import LlamaSettings
 from models.store import sha256_file, user_cache_dir
 
@@ -169,35 +168,16 @@ def run_probe(path: Path, settings: LlamaSettings, key: str = "") -> Verdict:
 
 
 def _start(path: Path, settings: LlamaSettings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "models.worker", "--probe", str(path),
-         json.dumps(asdict(settings))],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    return start_worker("--probe", str(path), json.dumps(asdict(settings)))
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout: float) -> ProbeRun:
-    from models.embedded import exit_reason
-
-    assert proc.stdout is not None
-    frame: dict[str, Any] | None = None
-    closed = False
-    try:
-        frame = FrameReader(proc.stdout.fileno()).read(timeout)
-    except (ChannelClosedError, ValueError):
-        closed = True  # it exited (or is exiting) without an answer
-    if frame is None and not closed:
-        proc.kill()
-        proc.communicate()
-        return ProbeRun(None, f"hung (no answer in {timeout:.0f} s)")
-    _, stderr = proc.communicate()
+    frame, failure = one_answer(proc, timeout)
     if frame is not None and "tokens" in frame:
         return ProbeRun(list(frame["tokens"]), None)
     if frame is not None and "error" in frame:
         return ProbeRun(None, str(frame["error"]), load_error=True)
-    tail = stderr.decode(errors="replace").strip().splitlines()[-1:]
-    detail = f": {tail[0]}" if tail and proc.returncode and proc.returncode > 0 else ""
-    return ProbeRun(None, f"{exit_reason(proc.returncode)}{detail}")
+    return ProbeRun(None, failure or f"answered {frame!r}")
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -13,8 +13,8 @@ events) with each token's log-probability, which the acceptance gate needs:
 
 Closing a stream closes its connection, so the server stops working on it. A server that
 cannot be reached, or answers with an error, is reported once through the state listener
-(`error`, with the URL and the reason) and tried again after a backoff (1, 2, 4 … 60 s);
-meanwhile requests fail at once, so none waits longer than its time budget.
+(`error`, with the URL and the reason) and tried again after a backoff (0.5, 1, 2, then
+every 4 s); meanwhile requests fail at once, so none waits longer than its time budget.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from models.fim import FimTemplate, RepoLayout
 log = logging.getLogger(__name__)
 
 KINDS = ("llama.cpp", "openai")
-BACKOFF_S = (1, 2, 4, 8, 16, 32, 60)
+# Tried again after 0.5, 1, 2, then every 4 s: one request in 4 s per developer is no
+# load for a server that is down, and a server that comes back is used within 4 s.
+BACKOFF_S = (0.5, 1, 2, 4)
 POLL_S = 0.01
 MAX_RESPONSE_BYTES = 4 << 20  # a completion is a few hundred bytes a token
 DEFAULT_TIMEOUT_MS = 10_000
@@ -253,7 +255,7 @@ class RemoteBackend:
             new = message != self._reported
             self._reported = message
         if new:
-            log.error("%s (retrying in %d s)", message, delay)
+            log.error("%s (retrying in %g s)", message, delay)
             if tell:
                 self.on_state("error", message)
         return ModelUnavailableError(message)

@@ -12,8 +12,13 @@ nothing that llama.cpp prints can corrupt the protocol. Requests, each with an `
     count {text}                         -> count {n}
     generate {parts, max_tokens}         -> prompt {prompt_tokens, reused_tokens, prompt_ms},
                                             token {text, logprob, ms}..., end {stopped_by}
+    more {target}                        (no answer) the next token of that generate
     prewarm {parts, max_tokens}          -> end {evaluated}
     stop {target}                        (no answer) stops that generate or prewarm soon
+
+A generation goes in lockstep: after each token the worker waits for `more` or `stop`,
+so the engine's decision to stop (a stop rule, a key that disagrees) costs no decoding
+step, and the KV cache ends at the text the engine kept, as in one process.
     tokenize {text} / detokenize {ids}   -> tokens {ids} / text {text} (benchmarks)
     info                                 -> info {info}
 
@@ -98,6 +103,7 @@ class Worker:
         self.state = threading.Lock()  # `current`, `stop` and `stopped_ids` together
         self.current: int | None = None  # id of the generate or prewarm running
         self.stop = threading.Event()
+        self.more = threading.Event()  # the engine wants the next token
         self.stopped_ids: set[int] = set()  # stops that came before their request ran
         self.backend: Any = None
         self.settings: Any = None
@@ -113,11 +119,17 @@ class Worker:
                 message = reader.read()
                 if message is None:
                     continue
+                if message.get("op") == "more":
+                    with self.state:
+                        if int(message.get("target", -1)) == self.current:
+                            self.more.set()
+                    continue
                 if message.get("op") == "stop":
                     with self.state:
                         target = int(message.get("target", -1))
                         if target == self.current:
                             self.stop.set()
+                            self.more.set()  # a generation waiting for `more` stops now
                         else:
                             if len(self.stopped_ids) > 64:
                                 self.stopped_ids.clear()
@@ -172,6 +184,7 @@ class Worker:
         with self.state:
             self.current = rid
             self.stop.clear()
+            self.more.clear()
             if rid in self.stopped_ids:
                 self.stopped_ids.discard(rid)
                 self.stop.set()
@@ -204,6 +217,8 @@ class Worker:
                                "prompt_ms": stats.prompt_ms})
                 self.send({"op": "token", "id": rid, "text": token.text,
                            "logprob": token.logprob, "ms": stats.decode_ms})
+                self.more.wait()
+                self.more.clear()
                 if self.stop.is_set():
                     break
         finally:

@@ -15,7 +15,8 @@ import pytest
 from completion.generation import generate
 from models import probe
 from models.backend import GenerationParams, Prompt
-from models.embedded import EmbeddedBackend, exit_reason, fallback_ladder
+from models.children import exit_reason
+from models.embedded import EmbeddedBackend, fallback_ladder
 from models.errors import ModelCrashedError, ModelLoadError, ModelUnavailableError
 from models.frames import FrameReader, encode, write_frame
 from models.settings import LlamaSettings
