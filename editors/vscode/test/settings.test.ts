@@ -74,7 +74,7 @@ describe('toServerSettings', () => {
     assert.ok(!('trace' in settings));
   });
 
-  it('leaves out keys without a value, and objects of anything but strings; passes wrong types for the server to report', () => {
+  it('leaves out keys without a value, and objects with nested values; passes wrong types for the server to report', () => {
     const all: Record<string, unknown> = {
       threads: undefined,
       model: { name: 'x', size: 3 },
@@ -82,7 +82,13 @@ describe('toServerSettings', () => {
       maxLines: 'many',
       contextSize: null,
     };
-    assert.deepEqual(toServerSettings((key) => all[key]), { maxLines: 'many' });
+    assert.deepEqual(toServerSettings((key) => all[key]), { model: { name: 'x', size: 3 }, maxLines: 'many' });
+  });
+
+  it('sends a server as the engine, its numbers included', () => {
+    const engine = { kind: 'llama.cpp', url: 'http://gpu-box:8012', timeoutMs: 5000 };
+    assert.deepEqual(toServerSettings((key) => (key === 'engine' ? engine : undefined)), { engine });
+    assert.deepEqual(toServerSettings((key) => (key === 'engine' ? 'embedded' : undefined)), { engine: 'embedded' });
   });
 
   it('sends objects of strings as they are, the empty one included', () => {
