@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ def run_team(corpus: Path, out: Path, engine: dict[str, Any], typists: Sequence[
     for n in typists:
         regions = [pick_regions(packages, regions_each, 12, seed + 1000 * n + i)
                    for i in range(n)]
-        print(f"[team] {n} typist(s)", flush=True)
+        print(f"[team] {n} typist(s)", file=sys.stderr, flush=True)
         rows.append(asyncio.run(_team(regions, engine, Pacing(cps=cps), out / f"n{n}",
                                       budget_ms)))
     summary = {"engine": engine, "corpus": str(corpus), "cps": cps, "seed": seed,

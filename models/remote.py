@@ -410,8 +410,11 @@ def _events(chunk: dict[str, Any]) -> Iterator[tuple[str, Any]]:
                 max(float(first.get("prob", 1.0)), 1e-12))
         yield "token", Token(content, logprob)
     if chunk.get("stop"):
-        yield "timings", {"prompt_tokens": chunk.get("tokens_evaluated", 0),
-                          "reused_tokens": chunk.get("tokens_cached", 0)}
+        # The prompt's tokens taken from the slot's cache, and those evaluated anew
+        # ("tokens_cached" counts the whole slot, generated tokens included).
+        timings = chunk.get("timings") or {}
+        cached, evaluated = int(timings.get("cache_n", 0)), int(timings.get("prompt_n", 0))
+        yield "timings", {"prompt_tokens": cached + evaluated, "reused_tokens": cached}
         stop_type = chunk.get("stop_type", "eos")
         yield "end", {"stopped_by": "max_tokens" if stop_type == "limit" else "eos"}
 

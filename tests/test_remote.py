@@ -98,7 +98,8 @@ def test_server_sent_events_become_tokens_with_log_probabilities() -> None:
         {"id": 1, "token": " x", "logprob": -0.25, "top_logprobs": []}]}))
     assert llama == [("token", Token(" x", -0.25))]
     last = list(_events({"content": "", "stop": True, "stop_type": "limit",
-                         "tokens_evaluated": 40, "tokens_cached": 32}))
+                         "tokens_evaluated": 40, "tokens_cached": 48,
+                         "timings": {"cache_n": 32, "prompt_n": 8}}))
     assert last == [("timings", {"prompt_tokens": 40, "reused_tokens": 32}),
                     ("end", {"stopped_by": "max_tokens"})]
     openai = list(_events({"choices": [{"text": "a + b", "finish_reason": None, "logprobs": {
