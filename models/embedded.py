@@ -64,7 +64,7 @@ def fallback_ladder(first: LlamaSettings, label: str) -> list[Rung]:
         if settings != rungs[-1].settings:
             rungs.append(Rung(label, settings))
 
-    add("no extra buffer types, CPU only", replace(first, extra_bufts=False, n_gpu_layers=0))
+    add("no extra buffer types, CPU only", probes.safe_settings(first))
     add("one thread", replace(rungs[-1].settings, n_threads=1))
     add("a smaller context", replace(rungs[-1].settings, n_ctx=max(512, first.n_ctx // 2)))
     return rungs
@@ -263,9 +263,23 @@ class EmbeddedBackend:
 
     def _await(self, worker: WorkerProcess, rid: int,
                params: GenerationParams | None = None) -> dict[str, Any]:
-        """The answer to `rid` (progress frames skipped), watching the worker for death and
-        hangs and, with `params`, telling it to stop once the caller no longer wants it."""
+        """The answer to `rid`, telling the worker to stop (once) when `params` says the
+        caller no longer wants it."""
         stop_sent = False
+
+        def should_stop() -> bool:
+            nonlocal stop_sent
+            if params is None or stop_sent or not params.stopped():
+                return False
+            stop_sent = True
+            return True
+
+        return self._next_frame(worker, rid, should_stop)
+
+    def _next_frame(self, worker: WorkerProcess, rid: int,
+                    should_stop: Callable[[], bool]) -> dict[str, Any]:
+        """The next frame of `rid` but progress frames, watching the worker for death and
+        hangs; while none comes, the worker is told to stop when `should_stop()` says so."""
         while True:
             try:
                 frame = worker.frame_for(rid, POLL_S)
@@ -278,9 +292,8 @@ class EmbeddedBackend:
                     return frame
             elif worker.silent_for() > self.hang_s:
                 self._died(worker, hung=True)
-            if params is not None and not stop_sent and params.stopped():
+            elif should_stop():
                 self.stop(worker, rid)
-                stop_sent = True
 
     def more(self, worker: WorkerProcess, rid: int) -> None:
         with contextlib.suppress(ChannelClosedError):  # gone: the next read finds out
@@ -428,21 +441,19 @@ class WorkerStream:
         backend, worker, rid = self._backend, self._worker, self._rid
         tokens = 0
         stop_sent = False
+
+        def should_stop() -> bool:
+            # Before the first token only: the prompt is the back end's to stop; after
+            # it, the caller decides on each token.
+            nonlocal stop_sent
+            if tokens or stop_sent or not self._params.stopped():
+                return False
+            stop_sent = True
+            return True
+
         try:
             while self._open:
-                try:
-                    frame = worker.frame_for(rid, POLL_S)
-                except (ChannelClosedError, ValueError):
-                    backend._died(worker, hung=False)
-                if frame is None:
-                    if worker.silent_for() > backend.hang_s:
-                        backend._died(worker, hung=True)
-                    # Before the first token only: the prompt is the back end's to stop;
-                    # after it, the caller decides on each token.
-                    if not tokens and not stop_sent and self._params.stopped():
-                        backend.stop(worker, rid)
-                        stop_sent = True
-                    continue
+                frame = backend._next_frame(worker, rid, should_stop)
                 op = frame["op"]
                 if op == "token":
                     tokens += 1
@@ -459,9 +470,6 @@ class WorkerStream:
                                 "decode_ms"):
                         setattr(self.stats, key, frame[key])
                     self._release()
-                elif op == "error":
-                    self._release()
-                    raise ModelError(frame["message"])
         except ModelError:
             self._release()
             raise

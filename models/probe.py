@@ -45,9 +45,12 @@ class Verdict:
     checked_at: str
 
     def apply(self, settings: LlamaSettings) -> LlamaSettings:
-        if self.config == FAST:
-            return settings
-        return replace(settings, extra_bufts=False, n_gpu_layers=0)
+        return settings if self.config == FAST else safe_settings(settings)
+
+
+def safe_settings(settings: LlamaSettings) -> LlamaSettings:
+    """The safe configuration of `settings`: no extra buffer types, CPU only."""
+    return replace(settings, extra_bufts=False, n_gpu_layers=0)
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,12 @@ def probe_key(path: Path, settings: LlamaSettings) -> str:
 
 
 def cached_verdict(path: Path, settings: LlamaSettings) -> Verdict | None:
-    key = probe_key(path, settings)
+    return _read_verdict(probe_key(path, settings))
+
+
+def _read_verdict(key: str) -> Verdict | None:
     try:
-        raw = json.loads((probe_dir() / f"{key}.json").read_text())
-        return Verdict(**raw)
+        return Verdict(**json.loads((probe_dir() / f"{key}.json").read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -129,13 +134,11 @@ def cached_verdict(path: Path, settings: LlamaSettings) -> Verdict | None:
 def verdict_for(path: Path, settings: LlamaSettings) -> Verdict:
     """The cached verdict for this combination, or a new probe's."""
     key = probe_key(path, settings)
-    cached = probe_dir() / f"{key}.json"
-    try:
-        return Verdict(**json.loads(cached.read_text()))
-    except (OSError, ValueError, TypeError):
-        pass
+    cached = _read_verdict(key)
+    if cached is not None:
+        return cached
     verdict = run_probe(path, settings, key)
-    _write_json(cached, asdict(verdict))
+    _write_json(probe_dir() / f"{key}.json", asdict(verdict))
     log.info("probe: %s configuration (%s) in %.2f s", verdict.config, verdict.reason,
              verdict.seconds)
     return verdict
@@ -145,10 +148,8 @@ def run_probe(path: Path, settings: LlamaSettings, key: str = "") -> Verdict:
     """Both configurations, side by side, each in a throwaway worker."""
     started = time.perf_counter()
     timeout = TIMEOUT_S + TIMEOUT_S_PER_GIB * path.stat().st_size / (1 << 30)
-    fast_settings = settings
-    safe_settings = replace(settings, extra_bufts=False, n_gpu_layers=0)
-    fast_proc = _start(path, fast_settings)
-    safe_proc = _start(path, safe_settings)
+    fast_proc = _start(path, settings)
+    safe_proc = _start(path, safe_settings(settings))
     fast = _finish(fast_proc, timeout)
     safe = _finish(safe_proc, timeout)
     seconds = time.perf_counter() - started
