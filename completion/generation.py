@@ -30,7 +30,10 @@ def generate(backend: ModelBackend, prompt: Prompt, stop: StopRule,
                 stopped_by = "rule"
                 break
             if params.stopped(text):
-                stopped_by = "deadline" if _expired(params) else "cancelled"
+                stopped_by = "cancelled"
+                break
+            if _expired(params):
+                stopped_by = "deadline"
                 break
             if len(logprobs) >= params.max_tokens:
                 stopped_by = "max_tokens"

@@ -11,7 +11,6 @@ ends know nothing of editors or of code; the engine knows nothing of llama.cpp.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -125,8 +124,6 @@ class GenerationParams:
         """Whether the caller no longer wants this generation."""
         if self.cancel is not None and self.cancel.is_set():
             return True
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            return True
         return self.watch is not None and not self.watch(text)
 
 
@@ -149,7 +146,8 @@ class ModelBackend(Protocol):
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> TokenStream:
         """Greedy tokens after `prompt`, at most `params.max_tokens`. The back end stops
-        the prompt's evaluation when `params.stopped()` says so; once
+        the prompt's evaluation when `params.stopped()` says so (a remote one at the
+        deadline too: it cannot be made to finish the prompt and keep it); once
         tokens flow, stopping is the caller's: it closes the stream. Raises
         models.errors.ModelError when the model is unavailable or dies meanwhile.
 
