@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -99,7 +100,8 @@ class ServerSession:
 
         @self.client.feature(STATUS)
         def on_status(params: Any) -> None:
-            status = {"state": params.state, "detail": getattr(params, "detail", "")}
+            status = {"state": params.state, "detail": getattr(params, "detail", ""),
+                      "at": time.perf_counter()}
             self.statuses.append(status)
             if status["state"] == "error" and self._ready.is_set() and self.stop_on_error:
                 self._fail(status["detail"] or "the model failed")

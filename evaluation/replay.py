@@ -531,7 +531,8 @@ class Typist:
             "region": self.index, "file": self.region.relpath, "package": self.region.package,
             "keystroke": self.keystrokes, "position": self.pos,
             "sent_s": round(sent - self.clock_zero, 3), "latency_ms": None, "status": "pending",
-            "suggestion": None, "decision": None, "accepted_length": 0, "saved_keystrokes": 0,
+            "suggestion": None, "suggestion_id": None, "decision": None, "accepted_length": 0,
+            "saved_keystrokes": 0,
         }
         request = _Request(msg_id, future, row, sent)
 
@@ -575,6 +576,7 @@ class Typist:
         row["latency_ms"] = round(((request.answered or time.perf_counter()) - request.sent)
                                   * 1000, 1)
         suggestion_id = _suggestion_id(item)
+        row["suggestion_id"] = suggestion_id
         if suggestion_id is not None:
             self.session.shown(suggestion_id)
         cursor_position = position_at(self.session.text(self.uri), self.cursor)

@@ -104,16 +104,23 @@ def fast_configuration_works(model: Path) -> bool:
     return probe.verdict_for(model, LlamaSettings()).config == probe.FAST
 
 
+def llama_server_command(model: Path, port: int, parallel: int = 1,
+                         context: int = 2048) -> list[str]:
+    """The command line that serves `model` on 127.0.0.1:`port` with `parallel` slots."""
+    cmd = [str(build_llama_server()), "--host", "127.0.0.1", "--port", str(port),
+           "-m", str(model), "-c", str(context * parallel), "-np", str(parallel),
+           "--no-webui", "--metrics"]
+    if not fast_configuration_works(model):
+        cmd.append("--no-repack")  # the extra buffer types crash here (AMX)
+    return cmd
+
+
 @contextlib.contextmanager
 def llama_server(model: Path, parallel: int = 1, context: int = 2048,
                  log: Path | None = None, port: int | None = None) -> Iterator[str]:
     """llama-server serving `model` on 127.0.0.1 with `parallel` slots; yields its URL."""
-    binary = build_llama_server()
     port = port or free_port()
-    cmd = [str(binary), "--host", "127.0.0.1", "--port", str(port), "-m", str(model),
-           "-c", str(context * parallel), "-np", str(parallel), "--no-webui", "--metrics"]
-    if not fast_configuration_works(model):
-        cmd.append("--no-repack")  # the extra buffer types crash here (AMX)
+    cmd = llama_server_command(model, port, parallel, context)
     with _serving(cmd, f"http://127.0.0.1:{port}", "/health", log) as url:
         yield url
 
@@ -131,33 +138,43 @@ def openai_server(model: Path, name: str = "tactful-test", context: int = 2048,
         yield url + "/v1"
 
 
+def start_serving(cmd: list[str], url: str, ready_path: str,
+                  log: Path | None) -> subprocess.Popen[bytes]:
+    """Start the server `cmd` and return it once `url + ready_path` answers 200."""
+    with log.open("ab") if log else contextlib.nullcontext() as out:
+        proc = subprocess.Popen(cmd, stdout=out or subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode} at start"
+                               + (f"; see {log}" if log else ""))
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                return proc
+        if time.monotonic() > deadline:
+            stop_serving(proc)
+            raise RuntimeError(f"{cmd[0]} was not ready in {START_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
+
+
+def stop_serving(proc: subprocess.Popen[bytes]) -> None:
+    """Ask the server to stop; kill it if it has not in 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def _serving(cmd: list[str], url: str, ready_path: str, log: Path | None) -> Iterator[str]:
-    out = log.open("ab") if log else None
-    proc = subprocess.Popen(cmd, stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = start_serving(cmd, url, ready_path, log)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode} at start"
-                                   + (f"; see {log}" if log else ""))
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + ready_path, timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd[0]} was not ready in {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if out is not None:
-            out.close()
+        stop_serving(proc)
 
 
 def main(argv: list[str]) -> None:

@@ -530,6 +530,34 @@ def bench_team(engine: str, typists: str, corpus: str, out: str, regions: int, c
     _emit(summary, format_table(summary), as_json)
 
 
+@bench.command("outage")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--model", default=None, help="The model llama-server serves (default: the "
+              "embedded one).")
+@click.option("--kill-after", default=30.0, show_default=True,
+              help="Seconds of typing before the server is killed.")
+@click.option("--down", default=10.0, show_default=True,
+              help="Seconds before it is started again.")
+@click.option("--files", default=4, show_default=True, help="Regions typed, one per file.")
+@click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench_outage(corpus: str, out: str, model: str | None, kill_after: float, down: float,
+                 files: int, cps: float, seed: int, as_json: bool) -> None:
+    """A llama-server on loopback is killed mid-typing and comes back: the language
+    server's status, how soon suggestions resume, and the feedback log kept whole."""
+    _setup_logging("warning")
+    from evaluation.outage import format_table, run_outage
+    from models import registry, store
+
+    path = store.resolve(model or registry.DEFAULT_MODEL).path
+    summary = run_outage(Path(corpus), Path(out), path, kill_after=kill_after, down=down,
+                         files=files, cps=cps, seed=seed)
+    _emit({k: v for k, v in summary.items() if k != "requests"}, format_table(summary),
+          as_json)
+
+
 def _engine_option(value: str) -> object:
     """--engine: "embedded", or a server's JSON object, checked as the setting is."""
     from models.remote import parse_engine
