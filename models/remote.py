@@ -233,6 +233,12 @@ class RemoteBackend:
         try:
             request = self._client.build_request("POST", url, json=body, headers=self.headers())
             response = self._client.send(request, stream=True)
+        except (httpx.ReadTimeout, httpx.PoolTimeout):
+            # Reached, but busy (its slots taken): slow, not down. No backoff, no error
+            # status; the request in hand goes unanswered, the next one tries again.
+            self._say_once(f"{self.spec.url} is slow: no answer began within "
+                           f"{self.spec.timeout_ms} ms (timeoutMs); are its slots all busy?")
+            raise ModelUnavailableError(f"{url} did not answer in time") from None
         except httpx.TransportError as exc:
             raise self.failed(f"cannot reach {self.spec.url}: {_reason(exc)}") from None
         if response.is_redirect:
@@ -311,14 +317,22 @@ class HttpStream:
         self._response: httpx.Response | None = None
         self._closed = threading.Event()
         self._started = time.perf_counter()
-        self._response = backend.open(path, body)  # raises before any thread starts
-        self._thread = threading.Thread(target=self._read, daemon=True,
+        # The request is sent on the thread too: a server slow to begin answering must
+        # not hold the model thread past a keystroke or the deadline.
+        self._thread = threading.Thread(target=self._read, args=(path, body), daemon=True,
                                         name="tactful-remote-stream")
         self._thread.start()
 
-    def _read(self) -> None:
-        response = self._response
-        assert response is not None
+    def _read(self, path: str, body: dict[str, Any]) -> None:
+        try:
+            response = self._backend.open(path, body)
+        except ModelError as exc:
+            self._events.put(("failed", exc))
+            return
+        self._response = response
+        if self._closed.is_set():  # given up while the server was silent
+            response.close()
+            return
         received = 0
         try:
             for line in response.iter_lines():
@@ -368,6 +382,8 @@ class HttpStream:
                 self.stats.stopped_by = value.get("stopped_by", self.stats.stopped_by)
                 self._backend.succeeded()
                 return
+            elif kind == "failed":  # the request itself: already reported by open()
+                raise value
             else:
                 raise self._backend.failed(f"the stream from {self._backend.spec.url} broke: "
                                            f"{_reason(value)}")
