@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from context.secrets import SECRET_REASON, is_secret_path, looks_secret, redact
+from context.secrets import SECRET_REASON, is_secret_path, looks_secret, redact, redact_parts
 
 # Built from pieces so that this file does not itself look like it holds secrets.
 GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -186,3 +188,196 @@ def test_redact_is_fast_on_a_megabyte() -> None:
     # 15 to 130 ms on 2-core machines; a pattern that backtracks without bound takes
     # seconds to minutes on a megabyte, which this still catches on a busy machine.
     assert best < 1.0
+
+
+# Short and plain secrets: blanked where only a secret is written so.
+@pytest.mark.parametrize("line", [
+    "DB_PASSWORD=hunter22",
+    "export API_TOKEN=abc123xyz",
+    "STRIPE_SECRET_KEY=abcdef12",
+    "  POSTGRES_PASSWORD: hunter22",
+    'password = "hunter22"',
+    "db_pass = 'Tr0ub4dor'",
+    '"db_password": "s3cr3t!x",',
+    "conn = connect(host, password='hunter22')",
+    "$db_pwd => 'hunter22',",
+    'DATABASE_URL = "postgres://admin:Pa55w0rd@db:5432/app"',
+    "https://user:pass@host",
+    "-----END RSA " + "PRIVATE KEY-----",
+])
+def test_short_secret_lines(line: str) -> None:
+    assert looks_secret(line)
+
+
+@pytest.mark.parametrize("line", [
+    'password = request.form["password"]',
+    "token = next_token()",
+    "PASSWORD: str",
+    'password: str = ""',
+    'if token == "return":',
+    "connect(password=pw)",
+    "DB_PASSWORD=${DB_PASSWORD}",
+    'API_KEY = "your-api-key"',
+    "TOKEN_EXPIRY=3600",
+    "    pass",
+    "url = 'https://example.com/a@b'",
+    "git@github.com:org/repo.git",
+    "http://localhost:8080/@x",
+    "postgres://user:${PW}@db",
+    "sort_key = 'name'",
+    'CACHE_KEY = "users:all"',
+    'passthrough = "enabled"',
+    'password_hint = "the dog"',
+    "bypass = 'always1'",
+    'password = "********"',
+])
+def test_code_about_secrets_is_kept(line: str) -> None:
+    assert not looks_secret(line)
+
+
+def test_a_pem_body_cut_from_its_begin_line_is_blanked_up_to_its_end() -> None:
+    body = PEM.split("\n")[1:]
+    text = "x = 1\n" + "\n".join(body) + "\ny = 2\n"
+    assert redact(text) == "x = 1\n\n\n\ny = 2\n"
+
+
+def test_parts_are_redacted_as_the_text_they_make() -> None:
+    # The suggestion alone looks like nothing; after the prefix it finishes a password.
+    prefix, suggestion, suffix = 'a = 1\nDB_PASSWORD = "', 'hunter22"', "\nb = 2"
+    assert redact_parts(prefix, suggestion, suffix) == ["a = 1\n", "", "\nb = 2"]
+    key = PEM.split("\n")
+    assert redact_parts(key[0] + "\n", key[1], "\n" + key[2]) == ["\n", "", "\n"]
+    assert redact_parts("a = 1\n", "b = 2", "\n") == ["a = 1\n", "b = 2", "\n"]
+
+
+def test_a_part_keeps_its_piece_of_a_line_that_holds_no_secret() -> None:
+    # The token is the suggestion's own: the comment before the cursor stays.
+    parts = redact_parts("a = 1\n# cursor:", f"x = '{AWS_KEY_ID}'\ny = 1", "\n")
+    assert parts == ["a = 1\n# cursor:", "\ny = 1", "\n"]
+
+
+# --- credentials files open in the editor ---------------------------------------------------
+
+
+class _NoModel:
+    """A back end the engine must not touch."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the model was asked for {name!r}")
+
+
+@pytest.mark.parametrize("path", [".env", "config/.env.local", "id_rsa", "certs/server.pem"])
+@pytest.mark.parametrize("trigger", ["typed", "invoked"])
+async def test_a_credentials_file_gets_no_completion_and_no_model_call(
+    path: str, trigger: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from completion import rules
+    from completion.engine import CompletionEngine
+    from completion.request import CompletionRequest
+    from lsp.jobs import ModelJobs
+
+    text = "APP_NAME=demo\nDATABASE_PASSWORD="
+    request = CompletionRequest(text, len(text), "plaintext", path, trigger,  # type: ignore[arg-type]
+                                document_id=f"file:///ws/{path}")
+    engine = CompletionEngine(_NoModel())  # type: ignore[arg-type]
+    assert rules.skip_reason(request) == rules.SECRET_FILE
+    assert engine.complete(request).reason == rules.SECRET_FILE
+    assert engine.prepare(request) == 0
+
+    def no_run(*_: object) -> object:
+        raise AssertionError("a model call was started")
+
+    with ThreadPoolExecutor(1) as executor:
+        jobs = ModelJobs(executor, run=no_run)  # type: ignore[arg-type]
+        jobs.requested(engine, request)  # no idle work is planned for it either
+        result = await jobs.complete(engine, request)
+    assert result.reason == rules.SECRET_FILE and not result.suggestions
+    assert result.prompt_tokens == 0
+
+
+def test_ordinary_files_are_not_refused() -> None:
+    from completion import rules
+    from completion.request import CompletionRequest
+
+    for path in ("app.py", "env.py", "", "secrets.py"):
+        request = CompletionRequest("x = ", 4, "python", path, "invoked")
+        assert rules.skip_reason(request) is None
+
+
+# --- the server's log -----------------------------------------------------------------------
+
+
+def test_the_log_writes_no_document_text_and_no_secret() -> None:
+    import io
+    import json
+    import logging
+    import sys
+
+    from lsp.cli import _SafeRecords
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_SafeRecords())
+    document = "def private_algorithm(values):\n    return sorted(values)[::-1]\n"
+    body = json.dumps({"method": "textDocument/didOpen", "params": {"text": document}})
+
+    def emit(name: str, level: int, msg: str, *args: object, exc: bool = False) -> None:
+        handler.handle(logging.LogRecord(name, level, __file__, 1, msg, args,
+                                         sys.exc_info() if exc else None))
+
+    emit("pygls.protocol.json_rpc", logging.INFO, "Sending data: %s", body)
+    emit("pygls.protocol.json_rpc", logging.DEBUG, "Request %r received", "initialize")
+    emit("lsp.handlers", logging.WARNING, "edit in %s: %s", "a.py", 'password = "hunter22"')
+    try:
+        raise ValueError(f"bad token {GITHUB_TOKEN}")
+    except ValueError:
+        emit("lsp.jobs", logging.ERROR, "failed", exc=True)
+    out = stream.getvalue()
+    assert "private_algorithm" not in out and "sorted(values)" not in out
+    assert f"Sending data: <{len(body)} chars, sha256 " in out
+    assert "Request 'initialize' received" in out  # method names and ids stay
+    assert "hunter22" not in out and GITHUB_TOKEN not in out
+    assert "Traceback" in out and "lines that look like secrets removed" in out
+
+
+def test_the_feedback_log_keeps_no_code_of_a_credentials_file(tmp_path: Path) -> None:
+    from feedback.record import CompletionRecord
+    from feedback.store import FeedbackStore
+
+    with FeedbackStore(tmp_path / "f.sqlite3", log_code=True) as store:
+        for id, document in (("env", "/ws/.env"), ("py", "/ws/settings.py")):
+            store.record(CompletionRecord(
+                id=id, language="plaintext", trigger="invoked", document=document,
+                prefix_text="APP_NAME=demo\nDB_PASSWORD=", suffix_text="\n",
+                suggestion_text="hunter22"))
+        env, py = store.get("env"), store.get("py")
+    assert env is not None and py is not None
+    assert (env["prefix_text"], env["suffix_text"], env["suggestion_text"]) == (None,) * 3
+    # Elsewhere the code is kept, but the password the suggestion finishes is not.
+    assert py["prefix_text"] == "APP_NAME=demo\n" and py["suggestion_text"] == ""
+
+
+def test_retrieval_is_never_shown_the_secrets_after_the_cursor() -> None:
+    from completion.engine import EngineSettings, context_query
+    from completion.request import CompletionRequest
+
+    text = f"x = 1\n\nKEY = '''\n{PEM}\n'''\ny = 2\n"
+    request = CompletionRequest(text, 6, "python", "a.py")
+    query = context_query(request, EngineSettings(), lambda s: max(1, len(s) // 4))
+    assert query.suffix.count("\n") == request.suffix.count("\n")  # lines stay in place
+    assert "MIIE" not in query.suffix and "y = 2" in query.suffix
+
+
+@pytest.mark.parametrize("word", ["token", "password", "api_key", "secret", "pwd"])
+def test_a_long_word_of_keywords_is_scanned_in_linear_time(word: str) -> None:
+    # The cause of the fuzzer's hang: the name's tail was unbounded, so each keyword in one
+    # long word rescanned the rest of it (100 KB of "token": 84 s, holding the GIL, so the
+    # whole server stopped reading). Bounded, 0.15 s; 20 s tells the two apart on any
+    # machine.
+    text = word * (100_000 // len(word))
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (redact(text), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(20), "redact() of one long word of keywords took over 20 s"
