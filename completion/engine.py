@@ -512,7 +512,9 @@ def context_query(request: CompletionRequest, settings: EngineSettings,
         path=request.path,
         language=request.language,
         prefix=request.prefix,
-        suffix=request.suffix,
+        # Retrieval may show the lines after the cursor as a snippet (`tactful context`
+        # prints it): never the secrets among them.
+        suffix=redact(request.suffix),
         window_start=len(request.prefix) - len(window),
         suffix_in_prompt=suffix_in_prompt,
     )

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from completion.request import CompletionRequest
+from context.secrets import is_secret_path
+
+# A credentials file (`.env`, `id_rsa`...) open in the editor: the index never reads one,
+# and neither does the model, whoever asks.
+SECRET_FILE = "secret_file"
 
 # What may stand right of the cursor for an automatic suggestion: an editor inserts these
 # in pairs, so the user has typed nothing after the cursor yet.
@@ -23,8 +28,10 @@ def line_before_cursor(request: CompletionRequest) -> str:
 def skip_reason(request: CompletionRequest) -> str | None:
     """Why an automatic request gets no suggestion here, or None to go on.
 
-    An explicit request (the user asked) always goes on.
+    An explicit request (the user asked) always goes on, except in a credentials file.
     """
+    if is_secret_file(request):
+        return SECRET_FILE
     if request.trigger == "invoked":
         return None
     after = line_after_cursor(request)
@@ -38,3 +45,8 @@ def skip_reason(request: CompletionRequest) -> str | None:
 def is_mid_line(request: CompletionRequest) -> bool:
     """True when the cursor's line already has code before it: complete this line only."""
     return line_before_cursor(request).strip() != ""
+
+
+def is_secret_file(request: CompletionRequest) -> bool:
+    """The document is a credentials file by its name: it gets no completion."""
+    return bool(request.path) and is_secret_path(request.path)

@@ -142,9 +142,14 @@ class LiveIndex:
             self._threads.append(watcher)
             watcher.start()
 
-    def stop(self) -> None:
+    def cancel(self) -> None:
+        """Stop writing at once (a build in a child is killed, a batch rolls back), without
+        waiting for the threads: `stop` joins them and closes the index."""
         self._stop.set()
         self._queue.put(("stop", "", None))
+
+    def stop(self) -> None:
+        self.cancel()
         for thread in self._threads:
             thread.join(timeout=5)
         self.index.close()

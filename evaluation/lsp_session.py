@@ -2,8 +2,8 @@
 
 The demo and the replay benchmark use it, so every number they report went through the
 real server exactly as an editor's request would. It keeps its own copy of each open
-document so that edits go out as incremental didChange ranges in UTF-16 positions, as an
-editor sends them.
+document so that edits go out as incremental didChange ranges, as an editor sends them, in
+the position encoding the server chose (UTF-16 unless `position_encodings` offers others).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lsprotocol import types
 from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
-from lsp.positions import position_at
+from lsp.positions import UTF16, Encoding, encoding_named, position_at
 from models.children import exit_reason
 from models.errors import ModelError
 
@@ -76,14 +76,19 @@ class ServerSession:
         root: Path | None = None,
         env: dict[str, str] | None = None,
         stop_on_error: bool = True,
+        position_encodings: Sequence[str] | None = None,
     ) -> None:
         """With `stop_on_error` (the demo, the benchmarks), an `error` status once the model
         was ready ends the session (ServerFailure); without, it is only recorded (a test of
-        a server that goes away and comes back)."""
+        a server that goes away and comes back). `position_encodings` is the client's
+        general.positionEncodings, in order of preference (none: UTF-16 only)."""
         self.options = options or {}
         self.stop_on_error = stop_on_error
         self.root = root
         self.env = env
+        self.position_encodings = position_encodings
+        # The one the server chose, in which this session counts every position and length.
+        self.position_encoding: Encoding = UTF16
         self.client = _Client("tactful-evaluation", "0.1")
         self.statuses: list[dict[str, Any]] = []
         self._ready = asyncio.Event()
@@ -123,13 +128,18 @@ class ServerSession:
         )
         self._watch = asyncio.create_task(self._watch_server(server))
         root_uri = self.root.resolve().as_uri() if self.root else None
-        await self.client.initialize_async(
+        general = (
+            None if self.position_encodings is None
+            else types.GeneralClientCapabilities(position_encodings=list(self.position_encodings))
+        )
+        result = await self.client.initialize_async(
             types.InitializeParams(
-                capabilities=types.ClientCapabilities(),
+                capabilities=types.ClientCapabilities(general=general),
                 root_uri=root_uri,
                 initialization_options={"tactful": self.options},
             )
         )
+        self.position_encoding = encoding_named(result.capabilities.position_encoding)
         self.client.initialized(types.InitializedParams())
         ready = asyncio.ensure_future(self._ready.wait())
         await asyncio.wait({ready, self._watch}, timeout=timeout,
@@ -193,6 +203,11 @@ class ServerSession:
         """The document as this client last sent it."""
         return self._texts[uri]
 
+    def position(self, uri: str, offset: int) -> tuple[int, int]:
+        """The (line, character) of a string offset of the document, in the session's
+        position encoding."""
+        return position_at(self._texts[uri], offset, encoding=self.position_encoding)
+
     def open(self, uri: str, text: str, language: str = "python") -> None:
         self._versions[uri] = 1
         self._texts[uri] = text
@@ -226,8 +241,8 @@ class ServerSession:
     def edit(self, uri: str, start: int, end: int, new_text: str) -> None:
         """Replace text[start:end] (string offsets) with one incremental didChange."""
         text = self._texts[uri]
-        start_line, start_char = position_at(text, start)
-        end_line, end_char = position_at(text, end)
+        start_line, start_char = self.position(uri, start)
+        end_line, end_char = self.position(uri, end)
         self._versions[uri] += 1
         self._texts[uri] = text[:start] + new_text + text[end:]
         self.client.text_document_did_change(
@@ -308,6 +323,7 @@ class ServerSession:
         self.client.protocol.notify(SHOWN, {"id": suggestion_id})
 
     def partial_accept(self, suggestion_id: str, accepted_length: int) -> None:
+        """`accepted_length` counts code units of the session's position encoding."""
         self.client.protocol.notify(
             PARTIAL_ACCEPT, {"id": suggestion_id, "acceptedLength": accepted_length}
         )
@@ -320,6 +336,25 @@ class ServerSession:
         await self.client.workspace_execute_command_async(
             types.ExecuteCommandParams(
                 command=item.command.command, arguments=item.command.arguments
+            )
+        )
+
+    def change_settings(self, settings: dict[str, Any]) -> None:
+        """workspace/didChangeConfiguration with the `tactful` section (over the current)."""
+        self.client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"tactful": settings})
+        )
+
+    def change_folders(self, added: Sequence[Path] = (), removed: Sequence[Path] = ()) -> None:
+        """workspace/didChangeWorkspaceFolders: folders opened and closed in the editor."""
+        def folders(paths: Sequence[Path]) -> list[types.WorkspaceFolder]:
+            return [types.WorkspaceFolder(uri=p.resolve().as_uri(), name=p.name) for p in paths]
+
+        self.client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(
+                    added=folders(added), removed=folders(removed)
+                )
             )
         )
 

@@ -12,11 +12,13 @@ The file stays a plain SQLite database: datasette or the sqlite3 shell read it a
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from typing import Any
 
 import sqlite_utils
 
-from context.secrets import redact
+from context.secrets import is_secret_path, redact_parts
 from feedback.outcomes import Decision, decide
 from feedback.paths import default_feedback_path
 from feedback.record import (
@@ -57,8 +59,8 @@ class FeedbackStore:
         self.log_code = log_code
         self._write_lock = threading.Lock()
         self._readers_lock = threading.Lock()
-        self._readers: list[sqlite3.Connection] = []
-        self._local = threading.local()
+        self._local = threading.local()  # each thread's reader and its generation
+        self._generation = 0  # readers retired so far (a corrupt file replaced, close())
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -66,10 +68,23 @@ class FeedbackStore:
         except sqlite3.DatabaseError as error:
             if not _is_corrupt(error):
                 raise
-            aside = _move_aside(self.path)
-            log.warning("feedback log %s is not a usable database (%s): moved it to %s and "
-                        "started a new one", self.path, error, aside)
-            self._writer = self._open()
+            self._writer = self._replace(error)
+        self._db = sqlite_utils.Database(self._writer)
+
+    def _replace(self, error: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """Move the corrupt file aside and open a new one in its place."""
+        aside = _move_aside(self.path)
+        log.warning("feedback log %s is not a usable database (%s): moved it to %s and "
+                    "started a new one", self.path, error, aside)
+        return self._open()
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        """The file turned out corrupt while open (a damaged page read at last): replace it,
+        so that the writes after this one are kept. Called with the write lock held."""
+        with suppress(sqlite3.Error):
+            self._writer.close()
+        self._close_readers()
+        self._writer = self._replace(error)
         self._db = sqlite_utils.Database(self._writer)
 
     def _open(self) -> sqlite3.Connection:
@@ -93,11 +108,20 @@ class FeedbackStore:
                 return
             self._closed = True
             self._writer.close()
+        self._close_readers()
+
+    def _close_readers(self) -> None:
+        """Retire every thread's reader. Only this thread's is closed here: closing one
+        that another thread is reading with crashes the process (SQLite frees what the
+        query uses). The others are closed by their own threads (`_reader`), or with
+        them."""
         with self._readers_lock:
-            for conn in self._readers:
+            self._generation += 1
+            mine = getattr(self._local, "conn", None)
+            if mine is not None:
                 with suppress(sqlite3.Error):
-                    conn.close()
-            self._readers.clear()
+                    mine.close()
+                self._local.conn = None
 
     def __enter__(self) -> FeedbackStore:
         return self
@@ -118,8 +142,11 @@ class FeedbackStore:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._writer.execute("ROLLBACK")
+            except BaseException as error:
+                with suppress(sqlite3.Error):
+                    self._writer.execute("ROLLBACK")
+                if isinstance(error, sqlite3.DatabaseError) and _is_corrupt(error):
+                    self._recover(error)  # this update is lost: its row was in that file
                 raise
             self._writer.execute("COMMIT")
 
@@ -132,24 +159,32 @@ class FeedbackStore:
         row["document"] = workspace_key(rec.document) if rec.document else None
         row["shown"] = int(rec.shown)
         row["exploration"] = int(rec.exploration)
-        for column in _CODE_COLUMNS:
-            row[column] = self._code(column, row[column])
+        row.update(self._code(rec))
         # sqlite-utils commits the upsert itself (a transaction of ours around it would be
         # committed early by sqlite-utils 3).
         with self._write_lock:
-            self._db.table(TABLE).upsert(row, pk="id")
+            try:
+                self._db.table(TABLE).upsert(row, pk="id")
+            except sqlite3.DatabaseError as error:
+                if not _is_corrupt(error):
+                    raise
+                self._recover(error)
+                self._db.table(TABLE).upsert(row, pk="id")
 
-    def _code(self, column: str, text: str | None) -> str | None:
-        if not self.log_code or text is None:
-            return None
+    def _code(self, rec: CompletionRecord) -> dict[str, str | None]:
+        """The code columns: none unless the user opted in, and never a credential."""
+        texts = (rec.prefix_text, rec.suggestion_text, rec.suffix_text)
+        if not self.log_code or (rec.document and is_secret_path(rec.document)):
+            return dict.fromkeys(_CODE_COLUMNS)
         # Opted-in code still leaves out credentials: the log may be exported and shared.
-        # Redacted before it is cut, so that a key block cut in half is still recognized.
-        text = redact(text)
-        if column == "prefix_text":
-            return text[-CODE_CHARS:]
-        if column == "suffix_text":
-            return text[:CODE_CHARS]
-        return text
+        # Redacted as one text before it is cut, so that a key block cut in half, or a
+        # password the suggestion finishes, is still recognized.
+        prefix, suggestion, suffix = redact_parts(*(t or "" for t in texts))
+        return {
+            "prefix_text": None if rec.prefix_text is None else prefix[-CODE_CHARS:],
+            "suffix_text": None if rec.suffix_text is None else suffix[:CODE_CHARS],
+            "suggestion_text": None if rec.suggestion_text is None else suggestion,
+        }
 
     def set_displayed(self, id: str, at: float | None = None) -> bool:
         """The editor displayed the suggestion (`tactful/shown`); the first report counts."""
@@ -213,13 +248,16 @@ class FeedbackStore:
     @property
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or getattr(self._local, "generation", 0) != self._generation:
+            if conn is not None:  # retired (see _close_readers): this thread closes it
+                with suppress(sqlite3.Error):
+                    conn.close()
+                self._local.conn = None
             if self._closed:
                 raise sqlite3.ProgrammingError("the feedback store is closed")
             conn = _connect(self.path)
             self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
+            self._local.generation = self._generation
         return conn
 
     def get(self, id: str) -> dict[str, Any] | None:
@@ -285,6 +323,26 @@ class FeedbackStore:
     def columns(self) -> list[tuple[str, str]]:
         """(name, declared SQLite type) of each column, in table order."""
         return [(c.name, c.type) for c in sqlite_utils.Database(self._reader)[TABLE].columns]
+
+
+def folder_problem(folder: Path, create: bool = True) -> str | None:
+    """Why no feedback log can be written in `folder` (read-only, not a directory...), or
+    None if one can. With `create`, a missing folder is made, as the store would; without,
+    it only needs a writable parent."""
+    try:
+        if not folder.exists() and not create:
+            parent = next(p for p in folder.parents if p.exists())
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, f"{parent} cannot be written")
+            return None
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Permissions say little (root, read-only mounts, ACLs): a file says it all.
+        fd, name = tempfile.mkstemp(prefix=".tactful-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return f"the data directory {folder} is not writable ({exc.strerror or exc})"
+    return None
 
 
 def _connect(path: Path) -> sqlite3.Connection:

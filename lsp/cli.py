@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import sys
@@ -25,8 +27,44 @@ def _setup_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _SafeRecords) for f in handler.filters):
+            handler.addFilter(_SafeRecords())
     # pygls logs every message it sends at INFO; that is for debugging only.
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
+class _SafeRecords(logging.Filter):
+    """What any log level may write: no document text, no credential. pygls logs whole
+    JSON-RPC messages (a document's text, a suggestion) at INFO and DEBUG: an argument of
+    its records longer than a method name or an id is written as its size and hash. In
+    every record, message and traceback, the lines that look like a secret are blanked."""
+
+    SHORT = 80
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from context.secrets import redact
+
+        if record.name.startswith("pygls") and record.args:
+            if isinstance(record.args, tuple):
+                record.args = tuple(_short_or_hashed(a, self.SHORT) for a in record.args)
+            else:
+                record.msg, record.args = _short_or_hashed(record.getMessage(), self.SHORT), ()
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = f"{clean} [lines that look like secrets removed]", ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def _short_or_hashed(value: object, short: int) -> object:
+    text = str(value)
+    if len(text) <= short and "\n" not in text:
+        return value
+    digest = hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()[:12]
+    return f"<{len(text)} chars, sha256 {digest}>"
 
 
 class _CleanErrors(click.Group):
@@ -61,7 +99,10 @@ def serve(tcp: bool, port: int, log_level: str) -> None:
         # Never on another interface: the server reads the user's code.
         server.start_tcp("127.0.0.1", port)
     else:
-        server.start_io()
+        from lsp.framing import run_stdio
+        from lsp.handlers import NOTIFICATIONS
+
+        run_stdio(server, NOTIFICATIONS)
 
 
 @main.command()
@@ -556,6 +597,28 @@ def bench_outage(corpus: str, out: str, model: str | None, kill_after: float, do
                          files=files, cps=cps, seed=seed)
     _emit({k: v for k, v in summary.items() if k != "requests"}, format_table(summary),
           as_json)
+
+
+@bench.command("fuzz")
+@click.option("--messages", default=10000, show_default=True, help="How many to send.")
+@click.option("--seed", default=0, show_default=True, help="Which messages (deterministic).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="The workspace, the server's log and report.json go here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def bench_fuzz(messages: int, seed: int, out: str, as_json: bool) -> None:
+    """Seeded malformed messages against the real server over stdio: deaths, unanswered
+    requests, stray stdout, memory, and a completion afterwards."""
+    _setup_logging("warning")
+    from evaluation.fuzz import format_report, run_fuzz
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = asyncio.run(run_fuzz(messages, seed, folder / "workspace", folder / "server.log"))
+    data = report.to_json()
+    (folder / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+    _emit(data, format_report(report), as_json)
+    if not report.passed:
+        sys.exit(1)
 
 
 def _engine_option(value: str) -> object:

@@ -16,11 +16,19 @@ from context.retrieval import SOURCES
 from models.registry import DEFAULT_MODEL
 from models.remote import parse_engine
 
+# How a change of a setting takes effect while the server runs (see Setting.applies).
+LIVE = "live"  # the next request uses the new value
+RELOAD = "reload"  # the model back end is loaded anew, and the old one closed
+REINDEX = "reindex"  # each folder's index is built again (incrementally) with it
+RESTART = "restart"  # only a restart of the server applies it: the user is told so
+APPLIES = (LIVE, RELOAD, REINDEX, RESTART)
+
 
 @dataclass(frozen=True)
 class Setting:
     key: str  # the camelCase name clients use
     doc: str
+    applies: str  # one of APPLIES: required, so that no setting is added without saying
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
@@ -85,95 +93,97 @@ def context_window(c: Config, has_fim: bool) -> int:
 
 
 SETTINGS: dict[str, Setting] = {
-    "enabled": Setting("enabled", "Show inline completions at all."),
+    "enabled": Setting("enabled", "Show inline completions at all.", LIVE),
     "engine": Setting(
         "engine", "Where the model runs: \"embedded\" (on this machine, in a process of "
         "its own), or a server as {\"kind\": \"llama.cpp\" or \"openai\", \"url\": ..., "
-        "\"model\": ..., \"fim\", \"apiKeyEnv\", \"caBundle\", \"timeoutMs\"}.",
+        "\"model\": ..., \"fim\", \"apiKeyEnv\", \"caBundle\", \"timeoutMs\"}.", RELOAD,
         check=_check_engine,
     ),
     "model": Setting(
         "model",
         "Model name from `tactful models list`, a path to a .gguf file, or hf:ORG/REPO/FILE.gguf.",
+        RELOAD,
     ),
     "n_gpu_layers": Setting(
         "nGpuLayers", "Layers to offload to the GPU (needs a GPU build of llama.cpp); "
-        "0 keeps everything on the CPU, -1 offloads all.", minimum=-1, maximum=1000,
+        "0 keeps everything on the CPU, -1 offloads all.", RELOAD, minimum=-1, maximum=1000,
     ),
     "threads": Setting(
         "threads", "CPU threads for llama.cpp; 0 chooses: prompts on every free core, "
-        "decoding on one unless more are measurably faster.", minimum=0, maximum=256,
+        "decoding on one unless more are measurably faster.", RELOAD, minimum=0, maximum=256,
     ),
     "context_size": Setting(
         "contextSize", "The model's context window in tokens; 0 sizes it to hold "
         "prefixTokens, suffixTokens and maxTokens (llama.cpp's KV cache takes memory for "
-        "every token of the window, used or not).", minimum=0, maximum=131072,
+        "every token of the window, used or not).", RELOAD, minimum=0, maximum=131072,
     ),
-    "max_tokens": Setting("maxTokens", "Most tokens generated for one suggestion.",
+    "max_tokens": Setting("maxTokens", "Most tokens generated for one suggestion.", LIVE,
                           minimum=1, maximum=1024),
-    "max_lines": Setting("maxLines", "Most lines in a multi-line suggestion.",
+    "max_lines": Setting("maxLines", "Most lines in a multi-line suggestion.", LIVE,
                          minimum=1, maximum=100),
-    "prefix_tokens": Setting("prefixTokens", "Token budget for the code before the cursor.",
+    "prefix_tokens": Setting("prefixTokens", "Token budget for the code before the cursor.", LIVE,
                              minimum=16, maximum=65536),
     "suffix_tokens": Setting("suffixTokens",
-                             "Token budget for the code after the cursor (FIM models).",
+                             "Token budget for the code after the cursor (FIM models).", LIVE,
                              minimum=0, maximum=65536),
-    "time_budget_ms": Setting("timeBudgetMs", "Generation stops after this long.",
+    "time_budget_ms": Setting("timeBudgetMs", "Generation stops after this long.", LIVE,
                               minimum=50, maximum=60000),
     "kv_cache_reuse": Setting("kvCacheReuse",
                               "Reuse llama.cpp's KV cache across requests (off only to "
-                              "measure what it saves)."),
+                              "measure what it saves).", RELOAD),
     "model_watchdog_s": Setting(
         "modelWatchdogSeconds", "The model process is taken for hung, stopped and started "
-        "anew when it shows no sign of life for this long while it works on a request.",
+        "anew when it shows no sign of life for this long while it works on a request.", RELOAD,
         minimum=2, maximum=3600,
     ),
     "debounce_ms": Setting(
         "debounceMs", "Wait this long after a keystroke before calling the model; -1 adapts "
-        "it to your typing rhythm and the model's speed (no wait when the model keeps up).",
+        "it to your typing rhythm and the model's speed (no wait when the model keeps up).", LIVE,
         minimum=-1, maximum=5000,
     ),
     "prewarm": Setting(
         "prewarm", "While you pause, refresh the repository context and evaluate the prompt; "
-        "after an accept, compute the next suggestion before it is asked for.",
+        "after an accept, compute the next suggestion before it is asked for.", LIVE,
     ),
     "context_tokens": Setting(
-        "contextTokens", "Of prefixTokens, the most for repository context; 0 turns it off.",
+        "contextTokens", "Of prefixTokens, the most for repository context; 0 turns it off.", LIVE,
         minimum=0, maximum=65536,
     ),
     "context_sources": Setting(
-        "contextSources", "Which retrieval sources may fill the context.", choices=SOURCES,
+        "contextSources", "Which retrieval sources may fill the context.", LIVE, choices=SOURCES,
     ),
     "index_enabled": Setting("indexEnabled",
-                             "Index the workspace with tree-sitter for repository context."),
+                             "Index the workspace with tree-sitter for repository context.",
+                             REINDEX),
     "index_exclude": Setting("indexExclude",
                              "Gitignore-style patterns the index leaves out, besides "
-                             ".gitignore itself."),
-    "index_max_file_bytes": Setting("indexMaxFileBytes", "Larger files are not indexed.",
+                             ".gitignore itself.", REINDEX),
+    "index_max_file_bytes": Setting("indexMaxFileBytes", "Larger files are not indexed.", REINDEX,
                                     minimum=1, maximum=1_000_000_000),
     "acceptance_gate": Setting(
         "acceptanceGate", "Let the acceptance predictor skip unlikely requests and hide "
-        "suggestions not worth reading (a manual request always gets one).",
+        "suggestions not worth reading (a manual request always gets one).", LIVE,
     ),
     "aggressiveness": Setting(
         "aggressiveness", "How readily suggestions are shown: quiet shows fewer and surer "
-        "ones, eager more.", choices=AGGRESSIVENESS,
+        "ones, eager more.", LIVE, choices=AGGRESSIVENESS,
     ),
     "aggressiveness_by_language": Setting(
         "aggressivenessByLanguage", "Per-language aggressiveness, e.g. {\"markdown\": "
-        "\"quiet\"}, by LSP languageId.", choices=AGGRESSIVENESS,
+        "\"quiet\"}, by LSP languageId.", LIVE, choices=AGGRESSIVENESS,
     ),
     "suggest_in_comments": Setting("suggestInComments",
-                                   "Suggest inside comments and strings."),
+                                   "Suggest inside comments and strings.", LIVE),
     "exploration_percent": Setting(
         "explorationPercent", "Of the suggestions the predictor would hide, this percentage "
-        "is shown anyway (and marked) so that it keeps learning.", minimum=0, maximum=50,
+        "is shown anyway (and marked) so that it keeps learning.", LIVE, minimum=0, maximum=50,
     ),
     "personalize": Setting("personalize", "Retrain the predictor on your own accepts and "
-                           "rejects, in the background, on this machine."),
+                           "rejects, in the background, on this machine.", LIVE),
     "log_code": Setting("logCode", "Store the code around each suggestion in the feedback "
-                        "log (off: only numbers are stored), e.g. to build evaluation sets."),
-    "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).",
+                        "log (off: only numbers are stored), e.g. to build evaluation sets.", LIVE),
+    "log_level": Setting("logLevel", "Server log level (to stderr / the client's log).", LIVE,
                          choices=("debug", "info", "warning", "error")),
 }
 
@@ -241,6 +251,11 @@ def _check(value: Any, expected: type, setting: Setting) -> str | None:
     if expected is str and not value.strip():
         return "must not be empty"
     return None
+
+
+def changed(old: Config, new: Config) -> list[str]:
+    """The settings (by field name) whose values differ between two configurations."""
+    return [f.name for f in fields(Config) if getattr(old, f.name) != getattr(new, f.name)]
 
 
 def to_client(config: Config) -> dict[str, Any]:

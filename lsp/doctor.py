@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from context.index import index_dir
-from feedback.paths import default_feedback_path
+from feedback.paths import data_dir, default_feedback_path
+from feedback.store import folder_problem
 from models import probe, registry, store
 from models.children import one_answer, start_worker
 from models.embedded import fallback_ladder
@@ -50,6 +51,7 @@ def diagnose(model: str | None = None) -> dict[str, Any]:
     report["probe"] = probe_report(report["models"], problems)
     report["index"] = _folder_report(index_dir())
     report["feedback"] = feedback_report(problems)
+    report["predictor"] = predictor_report(problems)
     report["problems"] = problems
     return report
 
@@ -127,6 +129,15 @@ def feedback_report(problems: list[dict[str, str]]) -> dict[str, Any]:
     path = default_feedback_path()
     report: dict[str, Any] = {"path": str(path), "exists": path.is_file(),
                               "bytes": path.stat().st_size if path.is_file() else 0}
+    unwritable = folder_problem(path.parent, create=False)
+    report["writable"] = unwritable is None
+    if unwritable is not None:
+        problems.append({
+            "problem": f"{unwritable}: the server completes, but logs no decision and "
+                       "does not personalize its predictor",
+            "fix": f"make {path.parent} writable, or set TACTFUL_DATA_DIR to a folder "
+                   "that is",
+        })
     if path.is_file():
         try:
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
@@ -137,6 +148,35 @@ def feedback_report(problems: list[dict[str, str]]) -> dict[str, Any]:
             problems.append({"problem": f"the feedback log is damaged ({report['check']})",
                              "fix": f"move it aside (mv {path} {path}.bak); the server starts "
                                     "a new one"})
+    return report
+
+
+def predictor_report(problems: list[dict[str, str]]) -> dict[str, Any]:
+    """Whether the acceptance predictor's models load: the prior that ships in the package,
+    and the user's own, where there are any. The server falls back from a damaged one."""
+    from completion.predictor.model import AcceptanceModel, ModelFileError
+    from completion.predictor.train import PRIOR_DIR
+
+    report: dict[str, Any] = {}
+    personal_dir = data_dir() / "predictor"
+    for name, folder, prefix in (("prior", PRIOR_DIR, ""), ("personal", personal_dir,
+                                                             "personal-")):
+        paths = [folder / f"{prefix}{stage}.onnx" for stage in ("pre", "post")]
+        if name == "personal" and not any(p.exists() for p in paths):
+            report[name] = "none yet"
+            continue
+        try:
+            for path in paths:
+                AcceptanceModel.load(path)
+            report[name] = "ok"
+        except ModelFileError as exc:
+            report[name] = str(exc)
+            fix = ("reinstall Tactful: pip install --force-reinstall tactful" if name == "prior"
+                   else f"delete {folder}: it is refitted from the feedback log")
+            fallback = ("every suggestion is shown" if name == "prior"
+                        else "the prior decides")
+            problems.append({"problem": f"the {name} acceptance model is damaged ({exc}); "
+                                        f"until it is replaced, {fallback}", "fix": fix})
     return report
 
 
@@ -187,8 +227,13 @@ def format_report(report: dict[str, Any]) -> str:
         f"{index['bytes'] / 2**20:.1f} MiB)",
         f"feedback log: {feedback['path']} "
         + (f"({feedback['bytes'] / 2**20:.1f} MiB, check: {feedback.get('check')})"
-           if feedback["exists"] else "(none yet)"),
+           if feedback["exists"] else "(none yet)")
+        + ("" if feedback.get("writable", True) else ", not writable: nothing is logged"),
     ]
+    if "predictor" in report:
+        predictor = report["predictor"]
+        lines.append(f"acceptance predictor: prior {predictor['prior']}, "
+                     f"personal {predictor['personal']}")
     problems = report["problems"]
     lines.append("problems: none" if not problems else "problems:")
     for problem in problems:

@@ -1,4 +1,8 @@
-"""Open documents, kept in sync with the editor by incremental changes in UTF-16 positions."""
+"""Open documents, kept in sync with the editor by incremental changes.
+
+Positions count in the encoding that `initialize` negotiated (lsp.positions): each
+document keeps the one its store had when it was opened.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
-from lsp.positions import PositionError, line_starts, offset_at, position_at
+from lsp.positions import UTF16, Encoding, PositionError, line_starts, offset_at, position_at
 
-Position = tuple[int, int]  # (line, UTF-16 character)
+Position = tuple[int, int]  # (line, character in the document's encoding)
 Change = tuple[Position | None, Position | None, str]
 
 
@@ -18,6 +22,7 @@ class Document:
     language_id: str
     version: int
     text: str
+    encoding: Encoding = UTF16
     _starts: list[int] | None = field(default=None, repr=False)
 
     @property
@@ -27,10 +32,10 @@ class Document:
         return self._starts
 
     def offset_at(self, line: int, character: int) -> int:
-        return offset_at(self.text, line, character, self.starts)
+        return offset_at(self.text, line, character, self.starts, self.encoding)
 
     def position_at(self, offset: int) -> Position:
-        return position_at(self.text, offset, self.starts)
+        return position_at(self.text, offset, self.starts, self.encoding)
 
     def apply_changes(self, changes: Sequence[Change], version: int) -> None:
         """Apply the changes of one didChange in order, all or none.
@@ -65,11 +70,12 @@ class Document:
 
 
 class DocumentStore:
-    def __init__(self) -> None:
+    def __init__(self, encoding: Encoding = UTF16) -> None:
         self._docs: dict[str, Document] = {}
+        self.encoding = encoding  # of the positions of documents opened from now on
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
-        doc = Document(uri, language_id, version, text)
+        doc = Document(uri, language_id, version, text, self.encoding)
         self._docs[uri] = doc
         return doc
 

@@ -26,7 +26,7 @@ from completion.request import CompletionRequest, CompletionResult, Suggestion
 from feedback.paths import data_dir, default_feedback_path
 from feedback.record import CompletionRecord
 from feedback.retention import RetentionTracker
-from feedback.store import FeedbackStore
+from feedback.store import FeedbackStore, folder_problem
 from lsp.config import Config
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ UNLOGGED_KEPT = 64  # suggestions made whose requests were not answered yet (or 
 # was cancelled, at this first delivery: logging it again would overwrite that row's
 # features and gate decisions.)
 NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through",
-                        "cached", "model_error"})
+                        "cached", "model_error", "secret_file"})
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,19 @@ class FeedbackLink:
         self._delivered_early: OrderedDict[str, bool] = OrderedDict()
         self._lock = threading.Lock()
         self.store: FeedbackStore | None = None
+        # Why nothing is logged, for the status bar and the log; None while it is.
+        self.problem: str | None = None
+        path = store_path or default_feedback_path()
         try:
-            self.store = FeedbackStore(store_path or default_feedback_path(), config.log_code)
+            self.store = FeedbackStore(path, config.log_code)
             self.store.expire_undecided(IGNORED_AFTER_S)
         except Exception as exc:  # a log we cannot open must not cost completions
-            log.error("feedback log unavailable, decisions will not be recorded: %s", exc)
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            self.problem = ("feedback logging is off: "
+                            + (folder_problem(path.parent) or f"the log {path}: {exc}"))
+            log.error("%s; completions go on, decisions are not recorded", self.problem)
         self.retention = RetentionTracker(self.store, get_text) if self.store else None
         self.personalizer = Personalizer(
             self.gate, self._examples, data_dir() / "predictor"

@@ -7,6 +7,7 @@
 | textDocument/inlineCompletion (LSP 3.18) | inline_completion     |
 | workspace/executeCommand tactful.accept  | accept                |
 | workspace/didChangeConfiguration         | did_change_config     |
+| workspace/didChangeWorkspaceFolders      | did_change_folders    |
 | tactful/partialAccept {id, acceptedLength}| partial_accept        |
 | tactful/dismiss {id}, tactful/shown {id}  | dismiss, shown        |
 | tactful/explain {uri?, limit?} (request)  | explain               |
@@ -15,19 +16,26 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.workspace import TextDocument
 
 from completion.engine import UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult, Trigger
 from lsp.documents import Document, uri_to_path
 from lsp.jobs import log_completion
-from lsp.positions import PositionError, chars_in_utf16
+from lsp.positions import (
+    UTF16,
+    Encoding,
+    PositionError,
+    chars_in_units,
+    encoding_named,
+    line_starts,
+)
 from lsp.server import TactfulServer
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,8 @@ PARTIAL_ACCEPT = "tactful/partialAccept"
 DISMISS = "tactful/dismiss"
 SHOWN = "tactful/shown"
 EXPLAIN = "tactful/explain"
+# Tactful's own methods that take no id (the framing refuses them with one).
+NOTIFICATIONS = frozenset({PARTIAL_ACCEPT, DISMISS, SHOWN})
 
 
 def create_server() -> TactfulServer:
@@ -46,33 +56,41 @@ def create_server() -> TactfulServer:
     def initialize(ls: TactfulServer, params: types.InitializeParams) -> None:
         ls.apply_config(params.initialization_options)
         ls.start_feedback()
-        root = params.root_uri or (
-            params.workspace_folders[0].uri if params.workspace_folders else None
-        )
-        ls.workspace_root = uri_to_path(root) if root else None
+        # Workspace folders, if the client names them, take the place of rootUri.
+        uris = ([f.uri for f in params.workspace_folders] if params.workspace_folders
+                else [params.root_uri] if params.root_uri else [])
+        ls.add_folders(path for uri in uris if (path := uri_to_path(uri)) is not None)
         window = params.capabilities.window
         ls.client_shows_progress = bool(window and window.work_done_progress)
+        # pygls chose it from the client's general.positionEncodings (the first it lists of
+        # utf-8, utf-16, utf-32; utf-16 if none) and advertises it in its capabilities.
+        ls.documents.encoding = encoding_named(ls.workspace.position_encoding)
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: TactfulServer, _: types.InitializedParams) -> None:
-        if ls.config.enabled:
-            ls.load_model()
-            ls.start_index()
-        else:
-            ls.send_status("disabled", "completions are turned off")
+        ls.converge()  # the model and the indexes, or the "disabled" status
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_config(ls: TactfulServer, params: types.DidChangeConfigurationParams) -> None:
         ls.apply_config(params.settings)
-        if ls.config.enabled and ls.engine is None and ls.model_error is None:
-            ls.load_model()
-        if ls.config.enabled:
-            ls.start_index()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_folders(ls: TactfulServer,
+                           params: types.DidChangeWorkspaceFoldersParams) -> None:
+        for folder in params.event.removed:
+            if (path := uri_to_path(folder.uri)) is not None:
+                ls.remove_folder(path)
+        ls.add_folders(path for f in params.event.added
+                       if (path := uri_to_path(f.uri)) is not None)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TactfulServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        # pygls opened its own copy first: it must not apply the changes (see _Unsynced).
+        ls.workspace.text_documents[unquote(doc.uri)] = _Unsynced(
+            doc.uri, doc.text, doc.version, doc.language_id
+        )
         document_changed(ls, doc.uri, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -94,16 +112,17 @@ def create_server() -> TactfulServer:
         try:
             doc.apply_changes(changes, params.text_document.version)
         except PositionError as exc:
-            ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it")
+            ls.warn_user(f"an edit to {doc.uri} did not fit the document ({exc}); reopen it",
+                         once=f"desync {doc.uri}")
             return
         document_changed(ls, doc.uri, doc.text)
         ls.jobs.keystroke(doc.uri, time.monotonic())
         if ls.feedback is not None:  # typing speed, for the predictor
             ls.feedback.history.document_length(ls.feedback.clock(), len(doc.text), doc.uri)
-        path = relative_path(doc.uri, ls.workspace_root)
+        path = ls.document_path(doc.uri)
         for start, _, text in changes:
             if start is not None:  # a whole-text replacement is no edit worth showing
-                ls.edits.record(path, doc.text, start[0], start[0] + text.count("\n"))
+                ls.edits.record(path, doc.text, start[0], start[0] + len(line_starts(text)) - 1)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: TactfulServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -112,8 +131,7 @@ def create_server() -> TactfulServer:
         if ls.engine is not None:
             ls.engine.forget_document(uri)
         ls.documents.close(uri)
-        if ls.live_index is not None and (path := uri_to_path(uri)) is not None:
-            ls.live_index.document_closed(Path(path))
+        ls.index_document(uri, None)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
@@ -129,11 +147,14 @@ def create_server() -> TactfulServer:
             raise JsonRpcInvalidParams(str(exc)) from exc
         if not ls.config.enabled:
             return None
+        # The text this request was sent for: edits that arrive while it waits must not
+        # move it (its position is in this text), and make its answer stale.
+        version, text = doc.version, doc.text
         engine = await ls.wait_for_engine()
         if engine is None:
             return None
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        request = make_request(ls, doc, offset, "invoked" if invoked else "typed")
+        request = make_request(ls, doc, offset, "invoked" if invoked else "typed", text)
         ls.jobs.requested(engine, request)
         # Typing through a suggestion, or a cached one: no model, no wait.
         result = engine.instant(request)
@@ -141,6 +162,10 @@ def create_server() -> TactfulServer:
             log_completion(request, result)
         else:
             result = await ls.jobs.complete(engine, request)
+        if doc.version != version or ls.documents.get(uri) is not doc:
+            # Edited or closed meanwhile: the editor has moved on, and an answer for the
+            # old text must never be shown in the new one.
+            return types.InlineCompletionList(items=[])
         engine.delivered(result)
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
@@ -175,7 +200,7 @@ def create_server() -> TactfulServer:
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             log.warning("%s without a valid acceptedLength: %s", PARTIAL_ACCEPT, params)
             return
-        record(ls, params, "partial", length)
+        record(ls, params, "partial", length, ls.documents.encoding)
 
     @server.feature(DISMISS)
     def dismiss(ls: TactfulServer, params: Any) -> None:
@@ -209,9 +234,8 @@ def create_server() -> TactfulServer:
 
 def document_changed(ls: TactfulServer, uri: str, text: str) -> None:
     """An open document's text reaches the index (unsaved text wins over the disk)."""
-    ls.retriever.touch(relative_path(uri, ls.workspace_root))
-    if ls.live_index is not None and (path := uri_to_path(uri)) is not None:
-        ls.live_index.document_changed(Path(path), text)
+    ls.retriever.touch(ls.document_path(uri))
+    ls.index_document(uri, text)
 
 
 def make_request(ls: TactfulServer, doc: Document, offset: int, trigger: Trigger,
@@ -220,25 +244,38 @@ def make_request(ls: TactfulServer, doc: Document, offset: int, trigger: Trigger
         text=doc.text if text is None else text,
         offset=offset,
         language=doc.language_id,
-        path=relative_path(doc.uri, ls.workspace_root),
+        path=ls.document_path(doc.uri),
         trigger=trigger,
         document_id=doc.uri,
-        workspace=os.path.basename(ls.workspace_root or ""),
+        workspace=ls.folder_name(doc.uri),
     )
 
 
-def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None) -> None:
-    """Feedback notifications have no answer: a bad one is logged, never raised."""
+def record(ls: TactfulServer, params: Any, outcome: str, length: int | None = None,
+           encoding: Encoding = UTF16) -> None:
+    """Feedback notifications have no answer: a bad one is logged, never raised. `length`
+    counts code units of `encoding`, the positions' own (an emoji is 2 UTF-16 units)."""
     suggestion_id = getattr(params, "id", None)
     if ls.engine is None or not isinstance(suggestion_id, str):
         log.warning("feedback %r for no known suggestion: %s", outcome, params)
         return
     try:
-        if length is not None:  # clients count UTF-16 units, as LSP positions do
-            length = chars_in_utf16(ls.engine.issued(suggestion_id).text, length)
+        if length is not None:
+            length = chars_in_units(ls.engine.issued(suggestion_id).text, length, encoding)
         ls.engine.record_outcome(suggestion_id, outcome, length)
     except UnknownSuggestionError:
         log.warning("feedback %r for unknown completion id %r", outcome, suggestion_id)
+
+
+class _Unsynced(TextDocument):
+    """pygls's copy of an open document, which applies no change: Tactful keeps its own
+    (lsp.documents) and nothing reads this one. pygls applies each change to its copy before
+    our handler reads it, splitting lines on form feeds (and U+2028...) too, and moves a
+    position it finds past the end of such a line back onto it, in the very change that the
+    handler then applies: an edit after a form feed would land before it."""
+
+    def apply_change(self, change: types.TextDocumentContentChangeEvent) -> None:
+        pass
 
 
 def to_inline_list(result: CompletionResult, doc: Document) -> types.InlineCompletionList:
@@ -256,17 +293,3 @@ def to_inline_list(result: CompletionResult, doc: Document) -> types.InlineCompl
             )
         )
     return types.InlineCompletionList(items=items)
-
-
-def relative_path(uri: str, root: str | None) -> str:
-    path = uri_to_path(uri)
-    if path is None:
-        return ""
-    if root:
-        try:
-            rel = os.path.relpath(path, root)
-            if not rel.startswith(".."):
-                return rel
-        except ValueError:
-            pass
-    return os.path.basename(path)

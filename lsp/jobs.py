@@ -90,6 +90,8 @@ class ModelJobs:
 
     def requested(self, engine: CompletionEngine, request: CompletionRequest) -> None:
         """Every request, answered instantly or not: where the user is, for idle work."""
+        if rules.is_secret_file(request):
+            return  # nothing is prepared for a credentials file
         self._latest[request.document_id] = request
         self._schedule_idle(engine, request.document_id)
 
@@ -97,6 +99,11 @@ class ModelJobs:
                        ) -> CompletionResult:
         """The answer to a request that `engine.instant` could not answer."""
         uri = request.document_id
+        if rules.is_secret_file(request):
+            # No model call, no wait: the model never reads a credentials file.
+            refused = CompletionResult(reason=rules.SECRET_FILE)
+            log_completion(request, refused)
+            return refused
         self._stop_preparing()
         running = self._running.get(uri)
         if running is not None:
@@ -179,6 +186,8 @@ class ModelJobs:
         for job, _ in self._running.values():
             job.cancel.set()
         self._stop_preparing()
+        for uri in list(self._idle):  # a timer firing after shutdown finds no executor
+            self._cancel_idle(uri)
 
     # -- idle work ------------------------------------------------------------------------
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,9 @@ from context.build import index_workspace_in_child
 from context.edits import RecentEdits
 from context.index import WorkspaceIndex, default_index_path
 from context.indexer import BuildReport, LiveIndex
-from context.retrieval import RetrievalSettings, Retriever
+from context.retrieval import RetrievalSettings, WorkspaceRetriever
 from lsp import config as config_module
-from lsp.config import Config, context_window
+from lsp.config import REINDEX, RESTART, SETTINGS, Config, context_window
 from lsp.documents import DocumentStore, uri_to_path
 from lsp.feedback_link import FeedbackLink
 from lsp.jobs import ModelJobs
@@ -74,6 +77,17 @@ class TactfulProtocol(LanguageServerProtocol):
             raise InvalidMessageAnswered(error.message) from exc
 
 
+@dataclass
+class Folder:
+    """A workspace folder: where it is, the label its paths carry in a workspace of several
+    folders, and its index (a database of its own) once that is started."""
+
+    root: str  # a local path, as the client named it
+    label: str
+    live: LiveIndex | None = None
+    unavailable: bool = False  # its index could not be opened: not tried again
+
+
 class TactfulServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(
@@ -83,8 +97,12 @@ class TactfulServer(LanguageServer):
             protocol_cls=TactfulProtocol,
         )
         self.config = Config()
+        self._warned: set[str] = set()  # pop-ups already shown (warn_user)
         self.documents = DocumentStore()
-        self.workspace_root: str | None = None
+        self.folders: list[Folder] = []
+        # From `initialized` on, the model and the indexes follow the settings (converge).
+        self.started = False
+        self._quiet = False  # turned off (enabled=false): the status said so
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tactful-model")
         self.engine: CompletionEngine | None = None
         self.model_error: str | None = None
@@ -93,8 +111,7 @@ class TactfulServer(LanguageServer):
         # When and how the model is called: debounce, joining, idle work.
         self.jobs = ModelJobs(self.model_thread)
         self.edits = RecentEdits()
-        self.retriever = Retriever(None, edits=self.edits)
-        self.live_index: LiveIndex | None = None
+        self.retriever = WorkspaceRetriever(edits=self.edits)
         self.client_shows_progress = False
         # The predictor and the feedback log, from `initialize` on (they need the config).
         self.feedback: FeedbackLink | None = None
@@ -115,14 +132,20 @@ class TactfulServer(LanguageServer):
         if isinstance(error, InvalidMessageAnswered | json.JSONDecodeError):
             log.warning("malformed message from the client: %s", error)
             return
-        # pygls only shows it to the user; the log keeps the traceback.
+        # A request that failed was answered with the error; a notification has no answer.
+        # Either way the log keeps the traceback, and no pop-up interrupts the user over
+        # one message: pop-ups are for what they must act on (warn_user).
         log.error("%s", source.__name__, exc_info=error)
-        super().report_server_error(error, source)
 
     # -- configuration ------------------------------------------------------------------
 
     def apply_config(self, raw: Any) -> None:
-        config, errors = config_module.parse(raw, self.config)
+        """Settings from `initialize` or `workspace/didChangeConfiguration`, over the current
+        ones. Each takes effect as its `Setting.applies` says: at the next request, by
+        reloading the model, by rebuilding the indexes; one that only a restart applies is
+        named to the user, once per change."""
+        old = self.config
+        config, errors = config_module.parse(raw, old)
         self.config = config
         self.retriever.settings = RetrievalSettings(sources=config.context_sources)
         self.jobs.prewarm = config.prewarm
@@ -130,14 +153,60 @@ class TactfulServer(LanguageServer):
             fixed_ms=None if config.debounce_ms < 0 else config.debounce_ms)
         if self.feedback is not None:
             self.feedback.apply_config(config)
+            if config.personalize and not old.personalize and self.feedback.store is not None:
+                # Back on: the personal models saved before, and a refit from the log.
+                self.feedback.personalizer.load_saved()
+                self.feedback.personalizer.retrain()
         logging.getLogger().setLevel(config.log_level.upper())
         for message in errors:
             self.warn_user(message)
-        if self.engine is not None or self._loading is not None:
-            self.load_model()  # reloads only if a model setting changed
+        if not self.started:
+            return  # `initialized` brings the model and the indexes up
+        changed = [SETTINGS[name] for name in config_module.changed(old, config)]
+        restart = [s.key for s in changed if s.applies == RESTART]
+        if restart:
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"Tactful: restart the server to apply {', '.join(restart)}"))
+        if any(s.applies == REINDEX for s in changed):
+            self.stop_index()  # converge builds them again with the new settings
+        self.converge()
 
-    def warn_user(self, message: str) -> None:
+    def converge(self) -> None:
+        """Bring what runs in line with the settings: while enabled, the model loaded (again,
+        if a setting of its changed) and every folder indexed; turned off, no model, no
+        index, no model work at all."""
+        self.started = True
+        c = self.config
+        if not c.enabled:
+            self._quiet_jobs()
+            self.unload_model()
+            self.stop_index()
+            if not self._quiet:
+                self._quiet = True
+                self.send_status("disabled", "completions are turned off")
+            return
+        self._quiet = False
+        self.load_model()
+        if c.index_enabled:
+            self.start_index()
+        else:
+            self.stop_index()
+
+    def _quiet_jobs(self) -> None:
+        """No more model work for what was asked so far: calls stopped, idle work dropped."""
+        self.jobs.stop_all()
+        for doc in self.documents:
+            self.jobs.closed(doc.uri)
+
+    def warn_user(self, message: str, once: str | None = None) -> None:
+        """A pop-up, for what the user must act on; each `once` key (by default the
+        message) pops up once a session, and the log has every occurrence."""
         log.warning("%s", message)
+        key = message if once is None else once
+        if key in self._warned:
+            return
+        self._warned.add(key)
         self.window_show_message(
             types.ShowMessageParams(type=types.MessageType.Warning, message=f"Tactful: {message}")
         )
@@ -146,6 +215,8 @@ class TactfulServer(LanguageServer):
 
     def send_status(self, state: str, detail: str = "") -> None:
         """tactful/status for status bars: loading, ready, error, disabled."""
+        if state == "ready" and self.feedback is not None and self.feedback.problem:
+            detail = f"{detail}; {self.feedback.problem}" if detail else self.feedback.problem
         self.protocol.notify(STATUS, {"state": state, "detail": detail})
 
     # -- the model ----------------------------------------------------------------------
@@ -153,14 +224,17 @@ class TactfulServer(LanguageServer):
     def load_model(self) -> None:
         """Load (or reload, if its settings changed) the model in the background."""
         c = self.config
+        # The window follows the budgets: a new one only where they no longer fit it.
         key = (c.engine, c.model, c.n_gpu_layers, c.threads, c.kv_cache_reuse,
-               c.model_watchdog_s,
-               c.context_size or (c.prefix_tokens, c.suffix_tokens, c.max_tokens))
+               c.model_watchdog_s, context_window(c, has_fim=True),
+               context_window(c, has_fim=False))
         if key == self._loaded_key:
             if self.engine is not None:
                 self.engine.settings = engine_settings(c)
             return
         self._loaded_key = key
+        self.model_error = None
+        self._quiet_jobs()  # nothing more for the back end being replaced
         self.send_status("loading", f"loading model {c.model}")
         future = self.model_thread.submit(_load_engine, c, self.retriever, self.feedback,
                                           self._model_state_listener())
@@ -208,6 +282,8 @@ class TactfulServer(LanguageServer):
             self.send_status("error", self.model_error)
             return
         self.model_error = None
+        # Settings may have changed while it loaded.
+        self.engine.settings = engine_settings(self.config)
         backend = self.engine.backend
         problem = backend.health()  # a server unreachable from the start says so
         if problem:
@@ -219,53 +295,169 @@ class TactfulServer(LanguageServer):
         """The engine, waiting for a load in progress; None if the model is unavailable."""
         if self._loading is not None:
             try:
-                await asyncio.wrap_future(self._loading)
+                # Shielded: a client cancelling the request that waits (editors cancel on
+                # every keystroke) must not cancel the load it waits for.
+                await asyncio.shield(asyncio.wrap_future(self._loading))
             except Exception:
                 return None
             # _model_loaded runs via call_soon; let it.
             await asyncio.sleep(0)
         return self.engine
 
+    def unload_model(self) -> None:
+        """Close the back end; a load in flight closes what it brings (see _model_loaded)."""
+        self._loaded_key = None
+        self._loading = None
+        self.model_error = None
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            # On the model thread: after the call in flight there, if any, has stopped.
+            self.model_thread.submit(engine.backend.close)
+
     def shutdown_model(self) -> None:
         self.jobs.stop_all()
         self.model_thread.shutdown(wait=False, cancel_futures=True)
         if self.engine is not None:
             self.engine.backend.close()
-        if self.live_index is not None:
-            self.live_index.stop()
-            self.live_index = None
+        for folder in self.folders:
+            if folder.live is not None:
+                folder.live.stop()
+                folder.live = None
         if self.feedback is not None:
             self.jobs.on_result = None
             self.feedback.close()
             self.feedback = None
 
-    # -- the workspace index ------------------------------------------------------------
+    # -- workspace folders ----------------------------------------------------------------
+
+    def add_folders(self, roots: Iterable[str]) -> None:
+        for root in roots:
+            self.add_folder(root)
+
+    def add_folder(self, root: str) -> None:
+        """A workspace folder (initialize, didChangeWorkspaceFolders): indexed in the
+        background once the server runs."""
+        root = os.path.normpath(root)
+        if any(f.root == root for f in self.folders):
+            return
+        name = os.path.basename(root) or "root"
+        label, n = name, 2
+        while label in self.retriever.labels:
+            label, n = f"{name}-{n}", n + 1
+        folder = Folder(root, label)
+        self.folders.append(folder)
+        self.retriever.add(label)
+        log.info("workspace folder %s (%s)", root, label)
+        if self.started and self.config.enabled and self.config.index_enabled:
+            self._index_folder(folder)
+
+    def remove_folder(self, root: str) -> None:
+        """A folder the client closed: its index is no longer kept fresh nor read (its
+        database stays in the cache, for the day the folder comes back)."""
+        root = os.path.normpath(root)
+        for folder in [f for f in self.folders if f.root == root]:
+            self.folders.remove(folder)
+            self.retriever.remove(folder.label)
+            self._stop_folder_index(folder)
+            log.info("workspace folder %s removed", root)
+
+    def folder_of(self, path: str) -> Folder | None:
+        """The folder a file lies in; of nested folders, the innermost."""
+        best: Folder | None = None
+        for folder in self.folders:
+            if _inside(path, folder.root) and (best is None or len(folder.root) > len(best.root)):
+                best = folder
+        return best
+
+    def document_path(self, uri: str) -> str:
+        """A document's path as prompts, retrieval and the logs name it: relative to its
+        folder (behind the folder's label in a workspace of several), else its file name."""
+        path = uri_to_path(uri)
+        if path is None:
+            return ""
+        folder = self.folder_of(path)
+        if folder is None:
+            return os.path.basename(path)
+        relative = Path(os.path.relpath(path, folder.root)).as_posix()
+        return self.retriever.path_in(folder.label, relative)
+
+    def folder_name(self, uri: str) -> str:
+        """The name of the document's folder (the repository's name in prompts)."""
+        path = uri_to_path(uri)
+        folder = self.folder_of(path) if path is not None else None
+        folder = folder or (self.folders[0] if self.folders else None)
+        return os.path.basename(folder.root) if folder is not None else ""
+
+    # -- the workspace indexes ----------------------------------------------------------
 
     def start_index(self) -> None:
-        """Index the workspace in the background; completions do not wait for it."""
+        """Index each folder not indexed yet, in the background, each in its own database;
+        completions do not wait for them."""
         c = self.config
-        if self.live_index is not None or not self.workspace_root or not c.index_enabled:
+        if not (c.enabled and c.index_enabled):
             return
-        root = Path(self.workspace_root)
-        log.info("indexing the workspace %s into %s", root, default_index_path(root))
+        for folder in self.folders:
+            if folder.live is None and not folder.unavailable:
+                self._index_folder(folder)
+
+    def stop_index(self) -> None:
+        for folder in self.folders:
+            self._stop_folder_index(folder)
+            folder.unavailable = False
+
+    def index_document(self, uri: str, text: str | None) -> None:
+        """An open document's text (None: it was closed, the disk counts again) for the
+        indexes of the folders it lies in."""
+        path = uri_to_path(uri)
+        if path is None:
+            return
+        for folder in self.folders:
+            if folder.live is not None:
+                if text is None:
+                    folder.live.document_closed(Path(path))
+                else:
+                    folder.live.document_changed(Path(path), text)
+
+    def _index_folder(self, folder: Folder) -> None:
+        c = self.config
+        root = Path(folder.root)
+        log.info("indexing the workspace folder %s into %s", root, default_index_path(root))
         try:
             index = WorkspaceIndex(default_index_path(root))
         except (sqlite3.Error, OSError) as exc:
-            self.warn_user(f"cannot open the workspace index ({exc}); completions go on "
-                           "without repository context")
+            folder.unavailable = True
+            self.warn_user(f"cannot open the index of {root} ({exc}); completions there go "
+                           "on without repository context")
             return
         progress = IndexProgress(self) if self.client_shows_progress else None
-        self.live_index = LiveIndex(
+        folder.live = LiveIndex(
             root, index, c.index_exclude, c.index_max_file_bytes,
             progress=progress.report if progress else None,
             on_ready=progress.end if progress else _log_report,
             build=index_workspace_in_child,
         )
-        self.retriever.index = index
+        self.retriever.set_index(folder.label, index)
         for doc in self.documents:
             if (path := uri_to_path(doc.uri)) is not None:
-                self.live_index.document_changed(Path(path), doc.text)
-        self.live_index.start()
+                folder.live.document_changed(Path(path), doc.text)  # those outside: ignored
+        folder.live.start()
+
+    def _stop_folder_index(self, folder: Folder) -> None:
+        live, folder.live = folder.live, None
+        if live is None:
+            return
+        self.retriever.set_index(folder.label, None)
+        live.cancel()  # no more writes: an index built anew may start on the same file
+        # Closed on the model thread, where retrieval reads it: none reads it as it closes.
+        self.model_thread.submit(live.stop)
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == (
+            os.path.abspath(root))
+    except ValueError:  # another drive
+        return False
 
 
 class IndexProgress:

@@ -6,14 +6,47 @@ import importlib.util
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from models import probe, registry, store
 from models.settings import LlamaSettings
 
-# Servers the tests start log their feedback here, never into the user's own log.
-os.environ.setdefault("TACTFUL_DATA_DIR", tempfile.mkdtemp(prefix="tactful-test-data-"))
+# Servers the tests start log their feedback here, never into the user's own log: always a
+# fresh folder, even where the developer has set TACTFUL_DATA_DIR for their own editor.
+os.environ["TACTFUL_DATA_DIR"] = tempfile.mkdtemp(prefix="tactful-test-data-")
+
+# Set by .ci/run: there, a skipped test that CI exists to run (the embedded model, Neovim,
+# llama-server) fails the run instead of passing it quietly.
+NO_SKIPS = "TACTFUL_CI_NO_SKIPS"
+MUST_RUN_FILES = ("test_nvim_e2e.py", "test_remote_e2e.py")
+_must_run_skipped: list[str] = []
+
+
+def must_run(item: pytest.Item) -> bool:
+    """Whether CI may not skip this test: one that needs the model, Neovim or llama-server."""
+    return item.get_closest_marker("model") is not None or item.path.name in MUST_RUN_FILES
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    # A skip is decided in setup (skipif, a fixture's pytest.skip) or in the call itself.
+    if os.environ.get(NO_SKIPS) and call.excinfo is not None and must_run(item) and (
+        call.excinfo.errisinstance(pytest.skip.Exception)
+    ):
+        _must_run_skipped.append(f"{item.nodeid}: {call.excinfo.value}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _must_run_skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _must_run_skipped:
+        terminalreporter.section(f"{NO_SKIPS}: tests that CI must run were skipped", red=True)
+        for line in _must_run_skipped:
+            terminalreporter.line(line, red=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsp.config import CONTEXT_MARGIN, Config, context_window, parse, to_client
+from lsp.config import CONTEXT_MARGIN, Config, changed, context_window, parse, to_client
 
 
 def test_defaults_and_section_wrapping() -> None:
@@ -53,3 +53,10 @@ def test_context_window_holds_the_budgets_unless_set() -> None:
     assert context_window(bigger, has_fim=False) == 4352
     fixed, problems = parse({"contextSize": 2048})
     assert not problems and context_window(fixed, has_fim=True) == 2048
+
+
+def test_changed_names_the_settings_that_differ() -> None:
+    old = Config()
+    new, _ = parse({"maxTokens": 8, "model": old.model, "indexExclude": ["*.log"]}, old)
+    assert changed(old, new) == ["max_tokens", "index_exclude"]
+    assert changed(new, new) == []

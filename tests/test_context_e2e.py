@@ -113,14 +113,18 @@ async def test_the_workspace_is_indexed_with_progress_and_completes(
     await asyncio.wait_for(indexed_from_editor(), 15)
 
     # And a completion with that context comes back (its text is the model's business).
-    line = text.count("\n")
+    position = types.Position(line=text.count("\n"), character=len(APP.split("\n")[-1]))
     answer = await client.protocol.send_request_async(
         types.TEXT_DOCUMENT_INLINE_COMPLETION,
         types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=len(APP.split("\n")[-1])),
+            position=position,
             context=types.InlineCompletionContext(
                 trigger_kind=types.InlineCompletionTriggerKind.Invoked),
         ),
     )
-    assert answer is not None
+    # An answer from the model (None would mean no engine), its items at the cursor.
+    assert isinstance(answer, types.InlineCompletionList), answer
+    assert all(item.range is not None and item.range.start == item.range.end == position
+               and item.command is not None and item.command.command == "tactful.accept"
+               for item in answer.items), answer

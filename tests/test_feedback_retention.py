@@ -75,15 +75,21 @@ def test_edges() -> None:
     assert retention_distance(ACCEPTED, DOCUMENT, -5) == 0
 
 
-def test_long_text_is_compared_on_its_first_part_quickly() -> None:
+def test_long_text_is_compared_on_its_first_part_only() -> None:
     accepted = "".join(f"line_{i} = {i * 7 % 13}\n" for i in range(1000))
-    assert len(accepted) > MAX_ACCEPTED_CHARS
+    assert len(accepted) > 5 * MAX_ACCEPTED_CHARS
+    offset = 3000 * 6
     document = "x = 0\n" * 3000 + accepted + "y = 1\n" * 3000
-    started = time.perf_counter()
-    assert retention_distance(accepted, document, 3000 * 6) == 0
+    assert retention_distance(accepted, document, offset) == 0
     edited = document.replace("line_5 = ", "line_5 =")
-    assert retention_distance(accepted, edited, 3000 * 6) == 1
-    assert time.perf_counter() - started < 0.5
+    assert retention_distance(accepted, edited, offset) == 1
+    # Past its first MAX_ACCEPTED_CHARS the accepted text is never read (so a long accept
+    # costs no more than a short one): rewriting all the rest, thousands of edits to a
+    # comparison of the whole, changes nothing.
+    rest = len(accepted) - MAX_ACCEPTED_CHARS
+    rewritten = (document[:offset + MAX_ACCEPTED_CHARS] + "#" * rest
+                 + document[offset + len(accepted):])
+    assert retention_distance(accepted, rewritten, offset) == 0
 
 
 @settings(max_examples=300, deadline=None)
@@ -197,9 +203,12 @@ def test_background_scheduler_close_drops_pending_callbacks() -> None:
     ran: list[str] = []
     scheduler.call_later(30, lambda: ran.append("never"))
     assert scheduler.pending() == 1
-    started = time.perf_counter()
-    scheduler.close()
-    assert time.perf_counter() - started < 1
+    # close() drops the 30 s callback instead of waiting for it: it returns in a thread
+    # joined well within those 30 s (a generous bound on a loaded machine).
+    closer = threading.Thread(target=scheduler.close)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() waited for a pending callback"
     scheduler.call_later(0, lambda: ran.append("after close"))
     time.sleep(0.05)
     assert ran == [] and scheduler.pending() == 0

@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,9 +83,9 @@ def test_a_cancelled_build_kills_the_child_and_builds_nothing_in_the_server(
     with pytest.raises(BuildFailed, match="cancelled"):
         build_in_child(root, index.path, cancel=cancel)
 
-    started = time.monotonic()
+    # Killed, not waited for: a child left to finish (or the fallback build in this
+    # process) would have indexed the workspace's files.
     report = index_workspace_in_child(root, index, cancel=cancel)
-    assert time.monotonic() - started < 5  # killed, not waited for
     assert report.indexed == 0
     assert index.paths() == []
 

@@ -344,15 +344,16 @@ def test_an_unsaved_secret_file_stays_out(live: LiveIndex, root: Path,
     assert SECRET_VALUE.encode() not in data
 
 
-def test_stop_is_prompt_and_wait_idle_times_out_before_start(root: Path,
-                                                             index: WorkspaceIndex) -> None:
+def test_stop_ends_the_threads_and_wait_idle_times_out_before_start(
+    root: Path, index: WorkspaceIndex
+) -> None:
     live = LiveIndex(root, index, watch=True)
     assert live.wait_idle(0.2) is False  # never started: never ready
     live.start()
     assert live.wait_idle(10)
-    started = time.monotonic()
     live.stop()
-    assert time.monotonic() - started < 4  # a join would time out at 5 s per thread
+    # stop() joins each thread for at most 5 s: one that did not end on the cancel would
+    # still be alive now. That tells, not how long stop() took on a loaded machine.
     assert all(not t.is_alive() for t in live._threads)
 
 

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from lsp.documents import Document
 from lsp.positions import (
     PositionError,
-    chars_in_utf16,
+    chars_in_units,
     line_starts,
     offset_at,
     position_at,
-    utf16_len,
+    units_len,
 )
 
 
@@ -62,15 +62,15 @@ def test_position_roundtrip(text: str, data: st.DataObject) -> None:
 
 def test_a_partial_acceptance_in_utf16_units_counts_characters() -> None:
     # acceptedLength comes in UTF-16 units: the emoji is two of them, one character.
-    assert chars_in_utf16("x = '😀'", 6) == 5  # "x = '" and half the emoji: not reached
-    assert chars_in_utf16("x = '😀'", 7) == 6
-    assert chars_in_utf16("ab", 10) == 2
+    assert chars_in_units("x = '😀'", 6) == 5  # "x = '" and half the emoji: not reached
+    assert chars_in_units("x = '😀'", 7) == 6
+    assert chars_in_units("ab", 10) == 2
 
 
 @given(st.text(alphabet=st.sampled_from(list("ab \n😀é")), max_size=30), st.data())
 def test_utf16_prefix_lengths_round_trip(text: str, data: st.DataObject) -> None:
     k = data.draw(st.integers(min_value=0, max_value=len(text)))
-    assert chars_in_utf16(text, utf16_len(text[:k])) == k
+    assert chars_in_units(text, units_len(text[:k])) == k
 
 
 def test_incremental_changes_in_utf16_units() -> None:

@@ -125,11 +125,16 @@ class AcceptanceModel:
             meta = self._session.get_modelmeta().custom_metadata_map
             self.feature_names: list[str] = json.loads(meta[FEATURES_KEY])
             self.info: dict[str, Any] = json.loads(meta.get(INFO_KEY, "{}"))
+            outputs = [o.name for o in self._session.get_outputs()]
+            self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+            # One decision now: a file that loads but cannot decide (another model's
+            # graph, a damaged one) fails here, at load, not on a keystroke.
+            probe = self.probabilities(np.zeros((1, len(self.feature_names))))
+            if probe.shape != (1,) or not 0.0 <= float(probe[0]) <= 1.0:
+                raise ValueError(f"it answers {probe!r} where a probability belongs")
         except Exception as exc:
             raise ModelFileError(f"{source or 'model'} is not an acceptance model: {exc}") from exc
         self.source = source
-        outputs = [o.name for o in self._session.get_outputs()]
-        self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
 
     @classmethod
     def load(cls, path: Path) -> AcceptanceModel:

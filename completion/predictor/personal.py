@@ -56,11 +56,15 @@ class Personalizer:
         self.trained_on = 0  # decided suggestions behind the current personal models
 
     def load_saved(self) -> None:
-        """The models of a previous session, if they are there and sound."""
+        """The models of a previous session, if they are there and sound. Damaged ones are
+        left out, with one message: the prior decides until the next refit replaces them."""
+        paths = [self._directory / f"personal-{stage}.onnx" for stage in ("pre", "post")]
         try:
-            pre = AcceptanceModel.load(self._directory / "personal-pre.onnx")
-            post = AcceptanceModel.load(self._directory / "personal-post.onnx")
-        except ModelFileError:
+            pre, post = (AcceptanceModel.load(path) for path in paths)
+        except ModelFileError as exc:
+            if any(path.exists() for path in paths):
+                log.warning("personal acceptance model unusable, the prior decides until it "
+                            "is refitted: %s", exc)
             return
         if any(m.info.get("form") != PERSONAL_FORM for m in (pre, post)):
             return  # written by an earlier build, to be blended with the prior: refit
