@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 def _setup_logging(level: str) -> None:
     # stderr only: in `serve`, stdout is the protocol.
+    if _debug_wanted():
+        level = "debug"
     logging.basicConfig(
         stream=sys.stderr,
         level=level.upper(),
@@ -68,20 +71,81 @@ def _short_or_hashed(value: object, short: int) -> object:
 
 
 class _CleanErrors(click.Group):
-    """Domain errors become one clear line on stderr and exit status 1, not a traceback."""
+    """Expected failures (a model error, the network, the disk) become one line on stderr
+    that says what happened and what to do, and exit status 1; `tactful --debug ...` shows
+    the traceback instead. Anything else is a bug, and keeps its traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ModelError as exc:
-            click.echo(f"tactful: {exc}", err=True)
+        except (click.UsageError, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own usage message, or an exit status on purpose
+        except click.ClickException as exc:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"tactful: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:
+            message = _one_line(exc)
+            if message is None or ctx.params.get("debug"):
+                raise
+            click.echo(f"tactful: {message}", err=True)
             sys.exit(1)
+
+
+def _one_line(exc: Exception) -> str | None:
+    """What happened and what to do, on one line; None for an error nobody expected."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, ModelError):
+        return " ".join(str(exc).split("\n"))
+    package = type(exc).__module__.split(".")[0]
+    if isinstance(exc, (ConnectionError, TimeoutError)) or package in ("httpx", "httpx2"):
+        return f"network error ({_reason(exc)}): check the network and the address it used"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}" if exc.filename else "a file"
+        what = exc.strerror or str(exc)
+        hints = {
+            errno.EACCES: "check its permissions, or choose another place",
+            errno.EPERM: "check its permissions, or choose another place",
+            errno.EROFS: "the file system is read-only: choose another place",
+            errno.ENOTDIR: "a part of that path is a file, not a folder: choose another place",
+            errno.ENOSPC: "free some disk space, or choose another place",
+            errno.ENOENT: "check the path",
+        }
+        hint = hints.get(exc.errno or 0, "check the path and its permissions")
+        return (f"cannot use {where} ({what}): {hint} (--out for outputs, TACTFUL_DATA_DIR "
+                "and TACTFUL_INDEX_DIR for Tactful's own data)")
+    if isinstance(exc, sqlite3.OperationalError):
+        return (f"cannot use a database file ({exc}): check that its folder is writable, "
+                "or set TACTFUL_DATA_DIR / TACTFUL_INDEX_DIR to one that is")
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost message in a chain of errors, on one line."""
+    while (inner := exc.__cause__ or exc.__context__) is not None and str(inner).strip():
+        exc = inner
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _debug_wanted() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
 
 
 @click.group(cls=_CleanErrors)
 @click.version_option(package_name="tactful")
-def main() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show tracebacks instead of one-line errors, and log at debug level "
+                   "(llama.cpp's own messages included).")
+def main(debug: bool) -> None:
     """Tactful: local inline code completion as a language server."""
+    if debug:
+        # The model worker logs at debug level too.
+        os.environ.setdefault("TACTFUL_WORKER_LOG", "DEBUG")
 
 
 @main.command()
@@ -126,6 +190,7 @@ def complete(location: str, model: str | None, invoked: bool, workspace: str | N
     path, line, col = _parse_location(location)
     text = _read_source(path)
     offset = _offset_of(text, line, col)
+    _check_model(model)
     retriever, root, relative = _workspace_retriever(path, workspace)
     config = Config() if model is None else Config(model=model)
     started = time.perf_counter()
@@ -323,6 +388,7 @@ def context_command(location: str, workspace: str | None, budget: int,
     path, line, col = _parse_location(location)
     text = _read_source(path)
     offset = _offset_of(text, line, col)
+    _check_model(model)
     retriever, _, relative = _workspace_retriever(path, workspace)
     count = load_tokenizer(model)
     request = CompletionRequest(text=text, offset=offset, language=_language_of(path),
@@ -823,6 +889,14 @@ def predictor_train(cups: tuple[str, ...], feedback: tuple[str, ...], out: str |
         raise click.ClickException(str(exc)) from None
     click.echo(report.get("leave_one_user_out_table", ""))
     click.echo(f"wrote {target}/pre.onnx, post.onnx, report.json, report.md")
+
+
+def _check_model(model: str | None) -> None:
+    """A model that is not there fails the command before the workspace is indexed."""
+    if model is not None:
+        from models.store import resolve
+
+        resolve(model)
 
 
 def _workspace_retriever(path: Path, workspace: str | None) -> tuple[Retriever, Path, str]:

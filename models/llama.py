@@ -26,6 +26,7 @@ from models import fim as fim_templates
 from models.backend import GenerationParams, Prompt, StreamStats, Token
 from models.errors import ModelLoadError
 from models.fim import FimTemplate, RepoLayout
+from models.native_log import forward_native_logs
 from models.settings import COLD_CHUNK, LlamaSettings
 from models.threads import (
     DecodeTrial,
@@ -39,8 +40,8 @@ log = logging.getLogger(__name__)
 def _keep_stdout_open() -> None:
     """llama-cpp-python quiets llama.cpp by pointing the whole process's stdout and stderr
     at /dev/null while a model loads. In the language server stdout is the protocol: what
-    the other threads send meanwhile would be lost. Its log callback keeps llama.cpp quiet
-    enough (errors only, to stderr)."""
+    the other threads send meanwhile would be lost. llama.cpp's log goes to Python's
+    logging at DEBUG instead (models.native_log), so `verbose` stays False everywhere."""
     import llama_cpp._internals
     import llama_cpp.llama
 
@@ -52,6 +53,7 @@ def _keep_stdout_open() -> None:
 
 
 _keep_stdout_open()
+forward_native_logs()
 
 GGUF_MAGIC = b"GGUF"
 # Prompt tokens evaluated between two looks at the cancel flag: a keystroke stops a long

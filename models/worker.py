@@ -263,6 +263,10 @@ def main(argv: list[str]) -> None:
     sys.stdout = sys.stderr
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("TACTFUL_WORKER_LOG", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    # llama.cpp's own lines become DEBUG records (TACTFUL_WORKER_LOG=DEBUG shows them).
+    from models.native_log import forward_native_logs
+
+    forward_native_logs()
     if argv[:1] == ["--probe"]:
         import json
 
