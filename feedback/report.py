@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from matplotlib import dates
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -49,7 +50,7 @@ def render_report(stats: Stats) -> str:
         parts.append("<p>No data yet: completions appear here once the editor has asked "
                      "for some.</p>")
     else:
-        for title, figure in _figures(stats):
+        for title, figure in figures(stats):
             if figure is None:
                 parts.append(f"<h2>{title}</h2><p>Not enough data for this plot yet.</p>")
             else:
@@ -62,7 +63,8 @@ def render_report(stats: Stats) -> str:
             f"<body>\n{body}\n</body></html>\n")
 
 
-def _figures(stats: Stats) -> list[tuple[str, Figure | None]]:
+def figures(stats: Stats) -> list[tuple[str, Figure | None]]:
+    """The report's plots, titled; None where there is not enough data for one."""
     return [
         ("Acceptance rate by day", _acceptance_by_day(stats)),
         ("Shown and hidden by day", _shown_vs_hidden(stats)),
@@ -92,16 +94,16 @@ def _acceptance_by_day(stats: Stats) -> Figure | None:
     ax = figure.add_subplot()
     ax.plot(_day_numbers(d for d, _ in days), [100 * (rate or 0.0) for _, rate in days],
             marker="o")
-    ax.xaxis_date()
+    _date_axis(ax, [d for d, _ in days])
     ax.set_ylabel("accepted or partial, % of decided")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    figure.autofmt_xdate()
     return figure
 
 
 def _shown_vs_hidden(stats: Stats) -> Figure | None:
-    days = _day_numbers(date.fromisoformat(d) for d in stats.by_day)
+    logged_days = [date.fromisoformat(d) for d in stats.by_day]
+    days = _day_numbers(logged_days)
     groups = list(stats.by_day.values())
     figure = _figure()
     ax = figure.add_subplot()
@@ -113,11 +115,28 @@ def _shown_vs_hidden(stats: Stats) -> Figure | None:
     ):
         ax.bar(days, values, bottom=bottom, label=label, width=0.8)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.xaxis_date()
+    _date_axis(ax, logged_days)
     ax.set_ylabel("requests")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: bars fill the plot
-    figure.autofmt_xdate()
     return figure
+
+
+def _date_axis(ax: Axes, days: list[date]) -> None:
+    """A time axis over the logged days only, padded by more than half a day each side (a
+    day's bar is 0.8 wide): left to itself, matplotlib spans years around a single day.
+    One day is labelled with its date; longer spans get AutoDateLocator's ticks, a day or
+    more apart, and concise labels (the year or month said once, not on every tick)."""
+    first, last = min(_day_numbers(days)), max(_day_numbers(days))
+    pad = max(0.6, 0.03 * (last - first))
+    ax.set_xlim(first - pad, last + pad)
+    if first == last:
+        ax.set_xticks([first])
+        ax.xaxis.set_major_formatter(dates.DateFormatter("%a %d %b %Y"))
+        return
+    # Two ticks suffice: two days (over 2.2 days of axis) get one a day, never 06:00, 12:00.
+    locator = dates.AutoDateLocator(minticks=2, maxticks=9)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
 
 
 def _day_numbers(days: Iterable[date]) -> list[float]:

@@ -66,9 +66,16 @@ def tactful_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "lsp.cli"]
 
 
+def _scenario_spec(s: Scenario) -> dict[str, Any]:
+    return {"name": s.name, "file": str(s.file), "lines": s.lines, "typed": s.typed,
+            "trigger": s.trigger, "actions": s.actions, "replacement": s.replacement}
+
+
 def run_nvim(tmp: Path, scenarios: list[Scenario], settings: dict[str, Any],
-             timeout_s: float = 600) -> NvimRun:
+             timeout_s: float = 600, restart: Scenario | None = None) -> NvimRun:
     """Run the scenarios in one Neovim (one server, one model load) and return the report.
+    Then, with `restart`, SIGKILL the server, wait for the plugin to start it again and
+    run that scenario against the new one (the report's "restart").
 
     `cmd` is a `tactful` script that runs the real one with its stderr (logging at debug
     level) appended to a file, so the test reads exactly what the server logged, and
@@ -101,11 +108,8 @@ def run_nvim(tmp: Path, scenarios: list[Scenario], settings: dict[str, Any],
         "suggestion_timeout_ms": 150_000,
         "keystroke_ms": 40,
         "keys": KEYS,
-        "scenarios": [
-            {"name": s.name, "file": str(s.file), "lines": s.lines, "typed": s.typed,
-             "trigger": s.trigger, "actions": s.actions, "replacement": s.replacement}
-            for s in scenarios
-        ],
+        "scenarios": [_scenario_spec(s) for s in scenarios],
+        "restart_scenario": _scenario_spec(restart) if restart else None,
     }))
     env = {
         **os.environ,

@@ -5,6 +5,7 @@ the plugin sent and the server's own debug log must agree."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import subprocess
@@ -55,7 +56,9 @@ def run(
     # whose opinion of these places is not the point here, stays off: this tests the editor.
     settings = {"logLevel": "debug", "timeBudgetMs": 60_000, "maxTokens": 48,
                 "prefixTokens": 512, "contextTokens": 0, "acceptanceGate": False}
-    return run_nvim(tmp, scenarios(file), settings)
+    # Last, the server is killed and the plugin must start it again: the ghost text is back.
+    again = Scenario("after_restart", file, [126, 118, 157], "", "invoked", ["all"])
+    return run_nvim(tmp, scenarios(file), settings, restart=again)
 
 
 def expected(result: dict[str, Any], inserted: str) -> str:
@@ -178,6 +181,25 @@ def test_explain_and_checkhealth(run: NvimRun) -> None:
         assert expected_line in health, health
 
 
+@needs_nvim
+@pytest.mark.model
+def test_a_killed_server_is_restarted(run: NvimRun) -> None:
+    restart = run.report["restart"]
+    assert restart["killed"] and restart["new_pid"] and restart["new_pid"] != restart["killed"]
+    after_exit = restart["status_after_exit"]
+    assert after_exit["state"] == "restarting", after_exit
+    assert "signal 9" in after_exit["detail"] and "restart 1 of 5 in 1 s" in after_exit["detail"]
+    r = restart["scenario"]
+    assert r["ghost"] == r["suggestion"] != ""  # the new server's suggestion, on screen
+    assert final_buffer(r) == expected(r, r["suggestion"])
+    assert_accepted_once(run, r["id"])
+    status = "\n".join(restart["status_lines"])
+    assert status.startswith("Tactful: ready") and "restart 1 at " in status, status
+    assert "(code" in status and "signal 9)" in status, status
+    health = "\n".join(restart["health"])
+    assert "server ready" in health and "server restart 1 at " in health, health
+
+
 def assert_server_log_clean(run: NvimRun) -> None:
     """The server's debug log shows the feedback arrived and matched known suggestions.
 
@@ -198,6 +220,23 @@ def test_text_helpers() -> None:
     proc = subprocess.run(
         [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {spec}"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and re.search(r"\d+ passed, 0 failed", output), output
+
+
+@needs_nvim
+def test_restart_backoff_and_giving_up(tmp_path: Path) -> None:
+    """A "server" that kills itself at once: restarted 5 times with doubling delays, then
+    given up on with one message (editors/nvim/tests/restart_spec.lua); no model."""
+    spec = PLUGIN / "tests" / "restart_spec.lua"
+    file = tmp_path / "a.py"
+    file.write_text("x = 1\n")
+    proc = subprocess.run(
+        [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {spec}"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path,
+        env={**os.environ, "TACTFUL_RESTART_FILE": str(file),
+             "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0 and re.search(r"\d+ passed, 0 failed", output), output

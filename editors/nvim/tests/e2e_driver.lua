@@ -7,7 +7,8 @@
 --     keys = { accept, accept_word, accept_line, dismiss, trigger },
 --     scenarios = { { name, file, lines = { candidates, 1-based }, replacement (nil: the
 --       line's indentation), typed, trigger = 'auto'|'invoked',
---       actions = { 'type_through'|'word'|'line'|'all'|'dismiss' } } } }
+--       actions = { 'type_through'|'word'|'line'|'all'|'dismiss' } } },
+--     restart_scenario = nil | a scenario run again after the server was killed }
 -- Each scenario takes the first candidate line where the server suggests something: the
 -- line is cut (in the buffer) to its indentation or replaced, typing starts at its end.
 local spec = vim.fn.json_decode(table.concat(vim.fn.readfile(vim.env.TACTFUL_DRIVER_SPEC), '\n'))
@@ -189,12 +190,48 @@ local function window_lines(command, what)
   return lines
 end
 
+--- The server's process id: client.rpc.pid (0.7 to 0.9), else Neovim's child running `serve`.
+local function server_pid()
+  local c = require('tactful.client').clients()[1]
+  if c and c.rpc and c.rpc.pid then
+    return c.rpc.pid
+  end
+  for _, pid in ipairs(vim.fn.systemlist({ 'pgrep', '-P', tostring(vim.fn.getpid()), '-f', 'serve' })) do
+    return tonumber(pid)
+  end
+  return nil
+end
+
+--- Kill the server (SIGKILL, as a crash would), wait for the plugin to start it again, and
+--- run `scenario` once more: the ghost text must come back from the new server.
+local function restart(scenario)
+  local r = { killed = server_pid() }
+  report.restart = r
+  if not r.killed then
+    error('no server process to kill', 0)
+  end
+  vim.loop.kill(r.killed, 'sigkill')
+  wait_until('the plugin to notice the exit', spec.ready_timeout_ms, function()
+    return #tactful.status().restarts > 0
+  end)
+  r.status_after_exit = tactful.status()
+  wait_ready()
+  r.new_pid = server_pid()
+  run(scenario)
+  r.scenario = report.scenarios[#report.scenarios]
+  r.status_lines = vim.split(vim.fn.execute('TactfulStatus'), '\n', { trimempty = true })
+  r.health = window_lines('checkhealth tactful', ':checkhealth tactful')
+end
+
 co = coroutine.create(function()
   for _, scenario in ipairs(spec.scenarios) do
     run(scenario)
   end
   report.explain = window_lines('TactfulExplain', ':TactfulExplain')
   report.health = window_lines('checkhealth tactful', ':checkhealth tactful')
+  if spec.restart_scenario ~= vim.NIL and spec.restart_scenario then
+    restart(spec.restart_scenario)
+  end
 end)
 vim.defer_fn(function()
   report.error = ('the driver ran past %d ms'):format(spec.timeout_ms)

@@ -1,5 +1,6 @@
 --- The LSP client of `tactful serve`: one per workspace root, started with Neovim's
---- built-in client (vim.lsp.start from 0.8; start_client + buf_attach_client on 0.7), and
+--- built-in client (vim.lsp.start from 0.8; start_client + buf_attach_client on 0.7), started
+--- again when it exits (with backoff, as VS Code's client does), and
 --- the few client calls whose spelling changed between Neovim versions.
 local config = require('tactful.config')
 local status = require('tactful.status')
@@ -108,9 +109,76 @@ local function client_config(root)
       if by_root[root] == client_id then
         by_root[root] = nil
       end
-      status.set('stopped', ('the server exited (code %s, signal %s); see :TactfulLog'):format(code, signal))
+      -- A libuv callback: the restart (and its API calls) waits for the main loop.
+      vim.schedule(function()
+        M.on_exit(root, code, signal)
+      end)
     end,
   }
+end
+
+-- Restarts, as VS Code's client does: after 1, 2, 4, 8, 16 s, at most 5 in 3 minutes.
+M.max_restarts = 5
+M.restart_window_s = 180
+M.first_restart_ms = 1000 -- doubled for each restart in the window (tests shorten it)
+local restarts = {} -- root -> { os.time() of each restart }
+local buffers = {} -- root -> { [bufnr] = true }: re-attached after a restart
+local given_up = {} -- root -> true: not started again until :TactfulEnable (M.retry)
+local told = false -- the give-up message is shown once
+local leaving = false
+
+vim.api.nvim_create_autocmd('VimLeavePre', {
+  group = vim.api.nvim_create_augroup('tactful_client', { clear = true }),
+  callback = function()
+    leaving = true
+  end,
+})
+
+--- The server of `root` exited: start it again after a backoff, unless it was asked to
+--- stop (exit code 0, no signal: shutdown and exit) or Neovim is quitting.
+function M.on_exit(root, code, signal)
+  local why = ('the server exited (code %s, signal %s)'):format(code, signal)
+  if leaving or vim.v.exiting ~= vim.NIL or (code == 0 and signal == 0) then
+    status.set('stopped', why .. '; see :TactfulLog')
+    return
+  end
+  local now = os.time()
+  local recent = {}
+  for _, at in ipairs(restarts[root] or {}) do
+    if now - at < M.restart_window_s then
+      table.insert(recent, at)
+    end
+  end
+  restarts[root] = recent
+  if #recent >= M.max_restarts then
+    local detail = ('%s; restarted %d times in %d s, not again: see :TactfulLog'):format(
+      why, #recent, M.restart_window_s)
+    given_up[root] = true
+    status.set('stopped', detail)
+    if not told then
+      told = true
+      vim.notify('Tactful: ' .. detail .. ' (:TactfulEnable tries again)', vim.log.levels.ERROR)
+    end
+    return
+  end
+  local delay_ms = M.first_restart_ms * 2 ^ #recent
+  table.insert(recent, now)
+  status.restarted(why)
+  status.set('restarting', ('%s; restart %d of %d in %g s'):format(why, #recent, M.max_restarts, delay_ms / 1000))
+  vim.defer_fn(function()
+    for bufnr in pairs(buffers[root] or {}) do
+      if vim.api.nvim_buf_is_loaded(bufnr) then
+        M.attach(bufnr)
+      else
+        buffers[root][bufnr] = nil
+      end
+    end
+  end, delay_ms)
+end
+
+--- Start again the servers given up on (:TactfulEnable), with a fresh count of restarts.
+function M.retry()
+  given_up, restarts, told = {}, {}, false
 end
 
 --- Attach the workspace's client to `bufnr`, starting it if needed. Returns the client id,
@@ -126,8 +194,13 @@ function M.attach(bufnr)
     return nil
   end
   local root = M.root_dir(bufnr)
+  buffers[root] = buffers[root] or {}
+  buffers[root][bufnr] = true
+  if given_up[root] then -- it crashed too often: opening a file must not start it again
+    return nil
+  end
   local state = status.get().state
-  if state == 'off' or state == 'stopped' or state == 'not found' then
+  if state == 'off' or state == 'stopped' or state == 'not found' or state == 'restarting' then
     status.set('starting', 'starting ' .. table.concat(cmd, ' '))
   end
   if vim.lsp.start then

@@ -165,10 +165,13 @@ local function check_client()
     warn('suggestions are off (:TactfulEnable)')
   elseif s.state == 'ready' then
     ok('server ready' .. detail)
-  elseif s.state == 'loading' or s.state == 'starting' or s.state == 'off' then
+  elseif s.state == 'loading' or s.state == 'starting' or s.state == 'off' or s.state == 'restarting' then
     info('server ' .. s.state .. detail)
   else
     fail('server ' .. s.state .. detail, { 'See :TactfulLog' })
+  end
+  for i, r in ipairs(s.restarts) do
+    warn(('server restart %d at %s: %s'):format(i, r.at, r.why), { 'See :TactfulLog' })
   end
   for _, c in ipairs(client.clients()) do
     info(('client %d for %s'):format(c.id, c.config.root_dir))

@@ -101,8 +101,10 @@ function M.setup(user)
   attach_all() -- buffers opened before setup() (a lazy-loaded plugin)
 end
 
---- Turn suggestions on (and tell the server), serving the buffers already open.
+--- Turn suggestions on (and tell the server), serving the buffers already open; starts
+--- again a server that was given up on after too many restarts.
 function M.enable()
+  client.retry()
   config.options.enabled = true
   config.options.settings.enabled = true
   suggestion.enabled = true
@@ -132,7 +134,8 @@ function M.configure(settings)
   client.send_settings(config.options.settings)
 end
 
---- { state, detail, progress, enabled }: the server's last tactful/status and $/progress.
+--- { state, detail, progress, enabled, restarts }: the server's last tactful/status and
+--- $/progress, and the restarts of a server that exited (client.lua).
 function M.status()
   local s = status.get()
   s.enabled = config.options.enabled
@@ -165,6 +168,9 @@ function M.print_status()
   end
   for _, c in ipairs(client.clients()) do
     table.insert(lines, ('  client %d: %s, workspace %s'):format(c.id, table.concat(c.config.cmd, ' '), c.config.root_dir))
+  end
+  for i, r in ipairs(s.restarts) do
+    table.insert(lines, ('  restart %d at %s: %s'):format(i, r.at, r.why))
   end
   local st = suggestion.stats
   table.insert(lines, ('  requests %d (cancelled %d, stale %d, empty %d), shown %d'):format(

@@ -1,10 +1,16 @@
 --- What the server last said about itself (tactful/status and $/progress), for statuslines.
 ---
 --- States: 'starting' (process launched), then the server's own 'loading', 'ready', 'error',
---- 'disabled'; 'stopped' when the process exited, 'not found' when cmd cannot be run.
+--- 'disabled'; 'restarting' when the process exited and is started again (client.lua),
+--- 'stopped' when it exited for good, 'not found' when cmd cannot be run.
 local M = {}
 
-local current = { state = 'off', detail = 'no buffer attached yet', progress = nil }
+local current = { state = 'off', detail = 'no buffer attached yet', progress = nil, restarts = {} }
+
+--- Count a restart of the server; `why` says how it exited. Kept for :TactfulStatus.
+function M.restarted(why)
+  table.insert(current.restarts, { at = os.date('%H:%M:%S'), why = why })
+end
 
 --- Fire `User TactfulStatus` (statuslines redraw on it: autocmd User TactfulStatus redrawstatus).
 function M.changed()
@@ -40,7 +46,8 @@ function M.progress(value)
   M.changed()
 end
 
---- A copy: { state = ..., detail = ..., progress = nil | { title, message, percentage } }.
+--- A copy: { state, detail, progress = nil | { title, message, percentage },
+--- restarts = { { at = 'HH:MM:SS', why }, ... } }.
 function M.get()
   return vim.deepcopy(current)
 end
