@@ -264,7 +264,8 @@ def envelope_problem(raw: Any, notifications: frozenset[str], shut_down: bool) -
     if "id" in raw and method in notifications:
         return f"{method} is a notification: it is sent without an id"
     if "id" in raw and shut_down:
-        return f"the server is shutting down: {method} is not served after shutdown"
+        # A client's string, echoed in the log and the answer: a few words of it at most.
+        return f"the server is shutting down: {method[:80]} is not served after shutdown"
     return None
 
 
