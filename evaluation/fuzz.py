@@ -37,6 +37,8 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from evaluation.lsp_session import child_pids, memory_mb
+
 ANSWER_S = 10.0
 PARSE_ERROR_CODE = -32700
 WINDOW = 16  # requests in flight at once, as a busy editor might have
@@ -467,18 +469,9 @@ def _key(msg_id: Any) -> str:
 
 def _rss_mb(pid: int) -> dict[str, float]:
     """Resident memory of the server and of its children (the model worker), in MB."""
-    parts = {"server": pid}
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                parts[f"child {child}"] = int(child)
-    rss = {}
-    for name, p in parts.items():
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss[name] = round(int(line.split()[1]) / 1024, 1)
-    return rss
+    parts = {"server": pid, **{f"child {c}": c for c in child_pids(pid)}}
+    rss = {name: memory_mb(p, "VmRSS") for name, p in parts.items()}
+    return {name: round(mb, 1) for name, mb in rss.items() if mb is not None}
 
 
 async def run_fuzz(messages: int, seed_value: int, workspace: Path, log: Path,

@@ -194,8 +194,8 @@ class ServerSession:
         predictor's refits are children that come and go, and are not counted)."""
         if self.pid is None:
             return None
-        workers = [c for c in _children(self.pid) if _is_model_worker(c)]
-        peaks = [_peak_rss_mb(pid) for pid in (self.pid, *workers)]
+        workers = [c for c in child_pids(self.pid) if _is_model_worker(c)]
+        peaks = [memory_mb(pid, "VmHWM") for pid in (self.pid, *workers)]
         known = [p for p in peaks if p is not None]
         return sum(known) if known else None
 
@@ -359,7 +359,7 @@ class ServerSession:
         )
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     """The process's children, whichever of its threads started them."""
     children: list[int] = []
     try:
@@ -377,13 +377,15 @@ def _is_model_worker(pid: int) -> bool:
         return False
 
 
-def _peak_rss_mb(pid: int) -> float | None:
+def memory_mb(pid: int, field: str) -> float | None:
+    """A memory figure of /proc/PID/status in MB: "VmHWM" (the peak resident set) or
+    "VmRSS" (the resident set now); None where /proc does not say."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024  # kB
     return None
 

@@ -81,7 +81,7 @@ class FrameReader:
         while len(self._buffer) < length:
             if not await self._fill(self._stall_s):
                 got = len(self._buffer)
-                self._resync(0)
+                self._resync()
                 raise BadFrame(f"declared length {length}, but only {got} bytes came")
         body = bytes(self._buffer[:length])
         del self._buffer[:length]
@@ -145,9 +145,9 @@ class FrameReader:
         self._buffer += chunk
         return True
 
-    def _resync(self, start: int) -> None:
-        """Drop the buffer up to the next header at or after `start`, or all of it."""
-        found = _HEADER_START.search(self._buffer, start)
+    def _resync(self) -> None:
+        """Drop the buffer up to the first header in it, or all of it."""
+        found = _HEADER_START.search(self._buffer)
         del self._buffer[: found.start() if found else len(self._buffer)]
 
 

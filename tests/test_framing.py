@@ -11,13 +11,10 @@ from typing import Any
 
 import pytest
 
+from evaluation.fuzz import frame
 from lsp.framing import BadFrame, FrameReader, serve_frames
 
 STALL_S = 0.2
-
-
-def frame(body: bytes, length: int | None = None) -> bytes:
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body) if length is None else length, body)
 
 
 def message(n: int) -> bytes:
