@@ -51,6 +51,8 @@ class CompletionResult:
     suggestions: list[Suggestion] = field(default_factory=list)
     # Why nothing (or what) was shown: every decision has a reason.
     reason: str = ""
+    # Why the model could not serve it (reason "model_error"), with what to do about it.
+    problem: str = ""
     timings: Timings = field(default_factory=Timings)
     generated_tokens: int = 0
     prompt_tokens: int = 0

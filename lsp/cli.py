@@ -35,6 +35,8 @@ def _setup_logging(level: str) -> None:
             handler.addFilter(_SafeRecords())
     # pygls logs every message it sends at INFO; that is for debugging only.
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # watchfiles logs each batch of file changes at INFO: many a second in a busy folder.
+    logging.getLogger("watchfiles").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
 
 
 class _SafeRecords(logging.Filter):

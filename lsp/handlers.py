@@ -36,7 +36,7 @@ from lsp.positions import (
     encoding_named,
     line_starts,
 )
-from lsp.server import TactfulServer
+from lsp.server import ModelUnavailable, TactfulServer
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,9 @@ def create_server() -> TactfulServer:
         version, text = doc.version, doc.text
         engine = await ls.wait_for_engine()
         if engine is None:
-            return None
+            if ls.model_error is not None:
+                raise ModelUnavailable(ls.model_error)
+            return None  # not started yet, or turned off meanwhile
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         request = make_request(ls, doc, offset, "invoked" if invoked else "typed", text)
         ls.jobs.requested(engine, request)
@@ -170,6 +172,8 @@ def create_server() -> TactfulServer:
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
             ls.feedback.completed(request, result, position)
+        if result.reason == "model_error":
+            raise ModelUnavailable(result.problem)
         return to_inline_list(result, doc)
 
     @server.command(ACCEPT_COMMAND)

@@ -45,12 +45,13 @@ def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
                      cancel: threading.Event, watch: Callable[[str], bool]) -> CompletionResult:
     """Run on the model thread, so even a request the client cancelled meanwhile (its
     coroutine is gone) leaves its record in the log: what the model did, and why. A model
-    that failed (its process died, it is restarting) answers empty: the status says why."""
+    that failed (its process died, it is restarting) answers empty, with its message as
+    the result's `problem`: the client is told why (see handlers.ModelUnavailable)."""
     try:
         result = engine.complete(request, cancel, watch)
     except ModelError as exc:
         log.warning("no completion: %s", exc)
-        result = CompletionResult(reason="model_error")
+        result = CompletionResult(reason="model_error", problem=str(exc))
     log_completion(request, result)
     return result
 

@@ -57,7 +57,29 @@ class InvalidMessageAnswered(JsonRpcInvalidParams):
     """A request whose params did not fit its method, already answered with an error."""
 
 
+class ModelUnavailable(JsonRpcException):
+    """LSP's RequestFailed: a valid completion request the model cannot serve now (not
+    loaded, its process restarting, its server unreachable). The message is the status's
+    text, which names the cause and what to do; clients show it in their status, not as a
+    pop-up, since every keystroke meets it until the cause is gone."""
+
+    CODE = -32803
+
+
 class TactfulProtocol(LanguageServerProtocol):
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        # An error answer a handler chose (params that do not fit, a model that cannot
+        # serve) is no fault of the server: one log line, not pygls's two tracebacks, and
+        # for a model that is down, once per keystroke, at debug level (the status said it).
+        exc = None if future.cancelled() else future.exception()
+        if isinstance(exc, ModelUnavailable | JsonRpcInvalidParams):
+            self._request_futures.pop(msg_id, None)
+            level = logging.DEBUG if isinstance(exc, ModelUnavailable) else logging.WARNING
+            log.log(level, "request %s answered with an error: %s", msg_id, exc.message)
+            self._send_response(msg_id, error=exc.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
     def structure_message(self, data: Any) -> Any:
         try:
             return super().structure_message(data)
@@ -278,7 +300,7 @@ class TactfulServer(LanguageServer):
         except Exception as exc:  # a bug, but the server must go on serving
             log.exception("model load failed")
             self.engine = None
-            self.model_error = f"model load failed: {exc}"
+            self.model_error = f"model load failed: {exc}; see tactful doctor"
             self.send_status("error", self.model_error)
             return
         self.model_error = None

@@ -391,7 +391,11 @@ class EmbeddedBackend:
         if self._closed:
             return
         rung = self.ladder[self.rung]
-        self.on_state("loading", f"restarting the model ({rung.label})")
+        # What a completion meanwhile is told is what the status says.
+        restarting = f"restarting the model ({rung.label}); completions resume when it is up"
+        with self._state:
+            self._down = restarting
+        self.on_state("loading", restarting)
         try:
             worker = self._spawn(rung.settings)
         except ModelLoadError as exc:

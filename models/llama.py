@@ -98,7 +98,8 @@ def disable_extra_buffer_types() -> None:
 def check_gguf(path: Path) -> None:
     """A clear error for a missing, empty or non-GGUF file, before llama.cpp sees it."""
     if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
+        raise ModelLoadError(f"model file not found: {path}; check tactful.model, or choose "
+                             "one from `tactful models list`")
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != GGUF_MAGIC:
@@ -158,7 +159,9 @@ class LlamaBackend:
                         raise
                     self._llm = llama_cpp.Llama(**options)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
+            raise ModelLoadError(f"llama.cpp could not load {path}: {exc}; the file may be "
+                                 "damaged (pull it again) or too new for this llama.cpp "
+                                 "(see tactful doctor)") from exc
         self.load_seconds = time.perf_counter() - started
         self.name = name or path.name
         self.path = path

@@ -44,6 +44,7 @@ KINDS = ("llama.cpp", "openai")
 # Tried again after 0.5, 1, 2, then every 4 s: one request in 4 s per developer is no
 # load for a server that is down, and a server that comes back is used within 4 s.
 BACKOFF_S = (0.5, 1, 2, 4)
+UNREACHABLE_FIX = "is the server running, and is tactful.engine's url right?"
 POLL_S = 0.01
 MAX_RESPONSE_BYTES = 4 << 20  # a completion is a few hundred bytes a token
 DEFAULT_TIMEOUT_MS = 10_000
@@ -240,15 +241,17 @@ class RemoteBackend:
                            f"{self.spec.timeout_ms} ms (timeoutMs); are its slots all busy?")
             raise ModelUnavailableError(f"{url} did not answer in time") from None
         except httpx.TransportError as exc:
-            raise self.failed(f"cannot reach {self.spec.url}: {_reason(exc)}") from None
+            raise self.failed(f"cannot reach {self.spec.url}: {_reason(exc)}; {UNREACHABLE_FIX}"
+                              ) from None
         if response.is_redirect:
             response.close()
             raise self.failed(f"{url} redirected to {response.headers.get('location')}; "
-                              "redirects are refused")
+                              "redirects are refused: put the final address in the url")
         if response.status_code >= 400:
             detail = _error_detail(response)
             response.close()
-            raise self.failed(f"{url} answered {response.status_code}: {detail}")
+            raise self.failed(f"{url} answered {response.status_code}: {detail}; check the "
+                              "url, model and apiKeyEnv of tactful.engine")
         return response
 
     def failed(self, message: str, tell: bool = True) -> ModelError:
@@ -293,7 +296,8 @@ class RemoteBackend:
         except (httpx.TransportError, ValueError) as exc:
             self._fim = SERVER_FIM  # assumed until the server answers otherwise
             # The server reports `health` once the engine is up: not twice.
-            self.failed(f"cannot reach {self.spec.url}: {_reason(exc)}", tell=False)
+            self.failed(f"cannot reach {self.spec.url}: {_reason(exc)}; {UNREACHABLE_FIX}",
+                        tell=False)
             return
         if probe.status_code in (404, 501):
             self._fim = None

@@ -5,6 +5,7 @@ the plugin sent and the server's own debug log must agree."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nvim_harness import NVIM, PLUGIN, NvimRun, Scenario, run_nvim
+from nvim_harness import NVIM, PLUGIN, NvimRun, Scenario, run_nvim, tactful_command
 
 needs_nvim = pytest.mark.skipif(
     NVIM is None, reason="nvim is not on PATH (apt-get install neovim, or set $TACTFUL_NVIM)"
@@ -213,30 +214,49 @@ def assert_server_log_clean(run: NvimRun) -> None:
     assert "the log does not have" not in log
 
 
-@needs_nvim
-def test_text_helpers() -> None:
-    """UTF-16 columns and word/line cuts (editors/nvim/tests/text_spec.lua); no server."""
-    spec = PLUGIN / "tests" / "text_spec.lua"
+def run_spec(name: str, tmp_path: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 60) -> None:
+    """Run editors/nvim/tests/<name> headless, as its header says; it prints
+    "N passed, M failed". Neovim's own files go in `tmp_path`."""
+    spec = PLUGIN / "tests" / name
+    xdg = {} if tmp_path is None else {"XDG_STATE_HOME": str(tmp_path / "state"),
+                                       "XDG_CACHE_HOME": str(tmp_path / "cache")}
     proc = subprocess.run(
         [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {spec}"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        cwd=tmp_path, env={**os.environ, **xdg, **(env or {})},
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0 and re.search(r"\d+ passed, 0 failed", output), output
+
+
+@needs_nvim
+def test_text_helpers() -> None:
+    """UTF-16 columns and word/line cuts (editors/nvim/tests/text_spec.lua); no server."""
+    run_spec("text_spec.lua")
 
 
 @needs_nvim
 def test_restart_backoff_and_giving_up(tmp_path: Path) -> None:
     """A "server" that kills itself at once: restarted 5 times with doubling delays, then
     given up on with one message (editors/nvim/tests/restart_spec.lua); no model."""
-    spec = PLUGIN / "tests" / "restart_spec.lua"
     file = tmp_path / "a.py"
     file.write_text("x = 1\n")
-    proc = subprocess.run(
-        [NVIM, "--headless", "--clean", "--cmd", f"set rtp^={PLUGIN}", "-c", f"luafile {spec}"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path,
-        env={**os.environ, "TACTFUL_RESTART_FILE": str(file),
-             "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")},
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and re.search(r"\d+ passed, 0 failed", output), output
+    run_spec("restart_spec.lua", tmp_path, {"TACTFUL_RESTART_FILE": str(file)})
+
+
+@needs_nvim
+def test_a_model_that_cannot_load_is_said_once_not_on_every_keystroke(tmp_path: Path) -> None:
+    """Every request fails with RequestFailed and the status's words; the plugin keeps
+    them for :TactfulStatus, logs them once and pops nothing up of its own, and the
+    server logs no traceback (editors/nvim/tests/unserved_spec.lua); no model is loaded."""
+    workspace = tmp_path / "workspace"  # Neovim's log is written beside it, not in it
+    workspace.mkdir()
+    file = workspace / "a.py"
+    file.write_text("x = 1\ny = ")
+    run_spec("unserved_spec.lua", tmp_path, {
+        "TACTFUL_UNSERVED_FILE": str(file),
+        "TACTFUL_SERVER_CMD": json.dumps([*tactful_command(), "serve"]),
+        "TACTFUL_DATA_DIR": str(tmp_path / "data"),
+        "TACTFUL_INDEX_DIR": str(tmp_path / "index"),
+    }, timeout=120)

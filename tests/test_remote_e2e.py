@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pygls.exceptions import JsonRpcException
 from test_shaped_model import TINY
 
 from evaluation.lsp_session import ServerSession, first_item, item_text
@@ -147,13 +148,17 @@ async def test_an_unreachable_server_is_an_error_status_and_an_empty_answer(
     s = await session({"kind": "llama.cpp", "url": url, "timeoutMs": 2000})
     errors = [x for x in s.statuses if x["state"] == "error"]
     assert errors and url in errors[0]["detail"] and "cannot reach" in errors[0]["detail"]
+    assert "is the server running" in errors[0]["detail"]  # and what to do
     uri = (tmp_path / "config.py").as_uri()
     s.open(uri, TEXT)
     started = asyncio.get_running_loop().time()
-    assert await complete(s, uri, TEXT) == ""
+    # Each request is answered with the status's words (LSP's RequestFailed), promptly.
+    for _ in range(2):
+        with pytest.raises(JsonRpcException) as failed:
+            await complete(s, uri, TEXT)
+        assert failed.value.code == -32803 and failed.value.message == errors[0]["detail"]
     assert asyncio.get_running_loop().time() - started < 5
-    # Told once, not on every request.
-    await complete(s, uri, TEXT)
+    # The status is told once, not on every request.
     assert len([x for x in s.statuses if x["state"] == "error"]) == 1
 
 
@@ -168,7 +173,8 @@ async def test_completions_resume_when_the_server_comes_back(
                            "model": "smollm2-135m"})
         s.open(uri, TEXT)
         assert (await complete(s, uri, TEXT)).strip()
-    assert await complete(s, uri, TEXT) == ""  # the server is down
+    with pytest.raises(JsonRpcException, match="cannot reach"):
+        await complete(s, uri, TEXT)  # the server is down
     assert any("cannot reach" in x["detail"] for x in s.statuses if x["state"] == "error")
     with openai_server(default_model_path, name="smollm2-135m", port=port):
         await asyncio.sleep(2.5)  # past the backoff of the failures so far

@@ -222,5 +222,14 @@ async def test_a_missing_model_is_a_clear_error_not_a_crash(client: LanguageClie
     assert statuses[-1].state == "error"
     assert "model file not found: /nonexistent/model.gguf" in statuses[-1].detail
     assert any("model file not found" in m.message for m in client.messages)
+    shown = len(client.messages)
     open_doc(client, "file:///work/e.py", "x = ")
-    assert await complete(client, "file:///work/e.py", 0, 4) == []
+    for _ in range(3):
+        # Each completion is told why it gets nothing: the status's words, cause and fix,
+        # as LSP's RequestFailed; the pop-up is not repeated.
+        with pytest.raises(JsonRpcException) as failed:
+            await complete(client, "file:///work/e.py", 0, 4)
+        assert failed.value.code == -32803
+        assert failed.value.message == statuses[-1].detail
+        assert "tactful models list" in failed.value.message
+    assert len(client.messages) == shown

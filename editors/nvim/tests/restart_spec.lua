@@ -5,15 +5,8 @@
 local client = require('tactful.client')
 local tactful = require('tactful')
 
-local passed, failed = 0, 0
-local function check(name, ok, got)
-  if ok then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write(('FAIL %s: %s\n'):format(name, vim.inspect(got)))
-  end
-end
+local spec = dofile(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':h') .. '/check.lua')
+local check = spec.check
 
 local notified = {}
 vim.notify = function(msg, level)
@@ -68,5 +61,4 @@ check(':TactfulEnable starts it again', vim.wait(5000, function()
   return #tactful.status().restarts >= 6
 end, 20), tactful.status())
 
-print(('%d passed, %d failed'):format(passed, failed))
-vim.cmd(failed == 0 and 'qa!' or 'cq!')
+spec.finish()

@@ -15,6 +15,7 @@ import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
+  InlineCompletionRequest,
   LanguageClient,
   RevealOutputChannelOn,
   State,
@@ -32,6 +33,7 @@ import {
   STATUS,
   completionIdOf,
   needsClientAcceptCommand,
+  requestFailedReason,
   toLspInlineContext,
   type IdParams,
   type PartialAcceptParams,
@@ -103,6 +105,8 @@ class Controller implements vscode.Disposable {
   private readonly tracker = new ItemTracker();
   private readonly disposables: { dispose(): unknown }[] = [];
   private starting: Promise<void> | undefined;
+  /** The last reason the server gave for not completing, logged once while it lasts. */
+  private lastFailure: string | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     // One channel for the life of the extension, so a restart keeps the earlier log.
@@ -417,7 +421,10 @@ class Controller implements vscode.Disposable {
     }
     // The context as LSP 3.18 has it (see toLspInlineContext); the converter copies it as is.
     const lspContext = toLspInlineContext(context) as unknown as vscode.InlineCompletionContext;
-    const result = await next(document, position, lspContext, token);
+    const client = this.client;
+    const result = client === undefined
+      ? await next(document, position, lspContext, token)
+      : await this.requestInlineCompletion(client, document, position, lspContext, token);
     if (result === null || result === undefined || token.isCancellationRequested) {
       return result;
     }
@@ -442,6 +449,40 @@ class Controller implements vscode.Disposable {
       this.notify(SHOWN, { id: shown.id });
     }
     return result;
+  }
+
+  /**
+   * What the library's own provider does (`next`), but a RequestFailed answer, which every
+   * keystroke meets while the model is down, is logged once per reason rather than once per
+   * request; the status bar already says it.
+   */
+  private async requestInlineCompletion(
+    client: LanguageClient,
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined> {
+    const params = client.code2ProtocolConverter.asInlineCompletionParams(document, position, context);
+    let answer;
+    try {
+      answer = await client.sendRequest(InlineCompletionRequest.type, params, token);
+    } catch (error) {
+      const reason = requestFailedReason(error);
+      if (reason === undefined) {
+        return client.handleFailedRequest(InlineCompletionRequest.type, token, error, null);
+      }
+      if (reason !== this.lastFailure) {
+        this.lastFailure = reason;
+        this.log(`no completions: ${reason}`);
+      }
+      return null;
+    }
+    this.lastFailure = undefined;
+    if (token.isCancellationRequested) {
+      return null;
+    }
+    return client.protocol2CodeConverter.asInlineCompletionResult(answer, token);
   }
 
   private textFromStart(editor: vscode.TextEditor): TextFromStart {

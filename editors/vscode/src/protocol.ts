@@ -14,6 +14,26 @@ export const SHOWN = 'tactful/shown';
 /** server → client: loading, ready, error, disabled. */
 export const STATUS = 'tactful/status';
 
+/**
+ * LSP's RequestFailed. An inline completion answered with it is one the model cannot serve
+ * now (not loaded, restarting, its server unreachable); the message is the `error` status's
+ * text, naming the cause and the fix. The status bar shows it already: the client neither
+ * pops it up nor logs it on every keystroke.
+ */
+export const REQUEST_FAILED = -32803;
+
+/** The server's reason, if `error` is a RequestFailed answer. */
+export function requestFailedReason(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) {
+    return undefined;
+  }
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code !== REQUEST_FAILED) {
+    return undefined;
+  }
+  return typeof message === 'string' ? message : '';
+}
+
 export interface IdParams {
   id: string;
 }

@@ -7,6 +7,7 @@ import {
   LSP_TRIGGER_INVOKED,
   completionIdOf,
   needsClientAcceptCommand,
+  requestFailedReason,
   toLspInlineContext,
   toLspTriggerKind,
 } from '../src/protocol';
@@ -23,6 +24,20 @@ describe('completionIdOf', () => {
     assert.equal(completionIdOf({ command: ACCEPT_COMMAND }), undefined);
     assert.equal(completionIdOf({ command: ACCEPT_COMMAND, arguments: [42] }), undefined);
     assert.equal(completionIdOf({ command: ACCEPT_COMMAND, arguments: [''] }), undefined);
+  });
+});
+
+describe('requestFailedReason', () => {
+  it('reads the reason of a RequestFailed answer', () => {
+    assert.equal(requestFailedReason({ code: -32803, message: 'model not installed; run: tactful models pull x' }),
+      'model not installed; run: tactful models pull x');
+  });
+
+  it('ignores every other error', () => {
+    assert.equal(requestFailedReason({ code: -32602, message: 'invalid params' }), undefined);
+    assert.equal(requestFailedReason(new Error('boom')), undefined);
+    assert.equal(requestFailedReason(undefined), undefined);
+    assert.equal(requestFailedReason('-32803'), undefined);
   });
 });
 

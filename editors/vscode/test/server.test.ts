@@ -46,6 +46,7 @@ import {
   STATUS,
   completionIdOf,
   needsClientAcceptCommand,
+  requestFailedReason,
   toLspInlineContext,
   type LspInlineCompletionContext,
 } from '../src/protocol';
@@ -390,5 +391,35 @@ describe('against tactful serve', { skip }, () => {
       DidChangeConfigurationNotification.type,
       didChangeConfigurationParams(settings(QUICK)),
     );
+  });
+
+  it('answers a model that cannot load with RequestFailed, the status\'s words, and one pop-up', { timeout: 60_000 }, async () => {
+    const seen = statuses.length;
+    await connection.sendNotification(
+      DidChangeConfigurationNotification.type,
+      didChangeConfigurationParams(settings({ ...QUICK, model: '/nonexistent/model.gguf' })),
+    );
+    const deadline = Date.now() + 50_000;
+    let error: ServerStatus | undefined;
+    while ((error = statuses.slice(seen).find((s) => s.state === 'error')) === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(error, `no error status; got ${JSON.stringify(statuses.slice(seen))}`);
+    assert.match(error.detail, /model file not found.*tactful models list/);
+    const uri = `file://${workspace}/unserved.py`;
+    const text = PROMPTS[0] ?? '';
+    await connection.sendNotification(DidOpenTextDocumentNotification.type, {
+      textDocument: { uri, languageId: 'python', version: 1, text },
+    });
+    const lines = text.split('\n');
+    const doc = new FakeDocument(text, { line: lines.length - 1, character: (lines.at(-1) ?? '').length });
+    for (let i = 0; i < 3; i++) {
+      const failure = await complete(uri, doc).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.equal(requestFailedReason(failure), error.detail);
+    }
+    assert.equal(messages.filter((m) => m.message.includes('model file not found')).length, 1);
   });
 });

@@ -18,7 +18,10 @@ M.INVOKED, M.AUTOMATIC = 1, 2
 M.enabled = true
 
 --- Counters for :TactfulStatus and tests.
-M.stats = { requests = 0, cancelled = 0, stale = 0, empty = 0, shown = 0 }
+M.stats = { requests = 0, cancelled = 0, stale = 0, empty = 0, shown = 0, failed = 0 }
+-- The reason of the last failed request: a model that cannot serve fails every keystroke's
+-- request alike (LSP's RequestFailed, with the status's words), so it is logged once.
+M.last_failure = nil
 
 -- The suggestion on screen, at most one: { bufnr, client, id, command, text (the whole
 -- insertText), row, col (0-based; col in bytes: where the text starts), shown }.
@@ -138,12 +141,19 @@ function M.request(kind)
     end
     pending = nil
     if err then
-      lsp_log.warn('tactful: inlineCompletion failed: ' .. (err.message or vim.inspect(err)))
+      M.stats.failed = M.stats.failed + 1
+      local reason = err.message or vim.inspect(err)
+      if reason ~= M.last_failure then
+        M.last_failure = reason
+        lsp_log.warn('tactful: inlineCompletion failed: ' .. reason)
+      end
+      return -- :TactfulStatus says why; nothing pops up
     end
+    M.last_failure = nil
     local r, cc = cursor()
-    if err or api.nvim_get_current_buf() ~= bufnr or api.nvim_buf_get_changedtick(bufnr) ~= tick
+    if api.nvim_get_current_buf() ~= bufnr or api.nvim_buf_get_changedtick(bufnr) ~= tick
       or r ~= row or cc ~= col or not in_insert_mode() or vim.fn.pumvisible() == 1 then
-      M.stats.stale = M.stats.stale + (err and 0 or 1)
+      M.stats.stale = M.stats.stale + 1
       return
     end
     local item = first_item(result)
