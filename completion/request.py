@@ -51,8 +51,6 @@ class CompletionResult:
     suggestions: list[Suggestion] = field(default_factory=list)
     # Why nothing (or what) was shown: every decision has a reason.
     reason: str = ""
-    # Why the model could not serve it (reason "model_error"), with what to do about it.
-    problem: str = ""
     timings: Timings = field(default_factory=Timings)
     generated_tokens: int = 0
     prompt_tokens: int = 0
@@ -65,6 +63,8 @@ class CompletionResult:
     gate2: Decision | None = None
     features: dict[str, float] = field(default_factory=dict)
     hidden: Suggestion | None = None  # generated, then held back by gate 2 or memory
+    # Why the model could not serve it (reason "model_error"), with what to do about it.
+    problem: str = ""
 
     @property
     def exploration(self) -> bool:
