@@ -245,6 +245,7 @@ def models_list() -> None:
 @click.option("--force", is_flag=True, help="Download again even if installed.")
 def models_pull(name: str | None, force: bool) -> None:
     """Download NAME (default: the default model) into the model directory, verified."""
+    _setup_logging("warning")
     from models import registry, store
 
     name = name or registry.DEFAULT_MODEL

