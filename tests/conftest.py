@@ -18,14 +18,15 @@ from models.settings import LlamaSettings
 os.environ["TACTFUL_DATA_DIR"] = tempfile.mkdtemp(prefix="tactful-test-data-")
 
 # Set by .ci/run: there, a skipped test that CI exists to run (the embedded model, Neovim,
-# llama-server) fails the run instead of passing it quietly.
+# llama-server, pipx or uv) fails the run instead of passing it quietly.
 NO_SKIPS = "TACTFUL_CI_NO_SKIPS"
-MUST_RUN_FILES = ("test_nvim_e2e.py", "test_remote_e2e.py")
+MUST_RUN_FILES = ("test_nvim_e2e.py", "test_remote_e2e.py", "test_app_install.py")
 _must_run_skipped: list[str] = []
 
 
 def must_run(item: pytest.Item) -> bool:
-    """Whether CI may not skip this test: one that needs the model, Neovim or llama-server."""
+    """Whether CI may not skip this test: one that needs the model, Neovim, llama-server,
+    or pipx or uv."""
     return item.get_closest_marker("model") is not None or item.path.name in MUST_RUN_FILES
 
 
