@@ -42,12 +42,6 @@ class RecentEdits:
             if hunk.strip():
                 self._edits.append(Edit(path, first, last, hunk, time.monotonic()))
 
-    def forget(self, path: str) -> None:
-        with self._lock:
-            kept = [e for e in self._edits if e.path != path]
-            self._edits.clear()
-            self._edits.extend(kept)
-
     def newest_first(self) -> list[Edit]:
         with self._lock:
             return list(reversed(self._edits))

@@ -26,7 +26,7 @@ import sqlite_utils
 
 from context.secrets import redact
 from context.similar import identifiers
-from context.symbols import Import, Outline, Symbol, outline
+from context.symbols import Outline, Symbol, outline
 from models.store import user_cache_dir
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,6 @@ class IndexStats:
     lines: int
     languages: dict[str, int]
     bytes_on_disk: int
-
-
-class IndexCorruptError(RuntimeError):
-    """The index file is not a usable SQLite database (it is rebuilt from scratch)."""
 
 
 class WorkspaceIndex:
@@ -273,11 +269,6 @@ class WorkspaceIndex:
             "SELECT path, name, kind, signature, doc, start_line, end_line, parent "
             "FROM symbols WHERE path = ? ORDER BY start_line", [path])
         return [_stored_symbol(row).symbol for row in rows]
-
-    def imports_of(self, path: str) -> list[Import]:
-        rows = self.db.execute(
-            "SELECT module, name, alias, line FROM imports WHERE path = ? ORDER BY line", [path])
-        return [Import(module, name, alias, line) for module, name, alias, line in rows]
 
     def paths_ending(self, suffixes: Iterable[str]) -> list[str]:
         """Indexed paths that end with one of `suffixes` (module resolution)."""

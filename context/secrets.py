@@ -244,11 +244,6 @@ def _secret_hits(text: str) -> list[tuple[int, int, str]]:
     return hits
 
 
-def looks_secret(line: str) -> bool:
-    """True if the line holds something that looks like a token, key or password."""
-    return bool(_secret_hits(line))
-
-
 def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     """The span of the whole lines covering text[start:end], without the last newline."""
     first = text.rfind("\n", 0, start) + 1

@@ -72,17 +72,6 @@ def test_keep_limit_drops_the_oldest() -> None:
     assert spans(edits) == [("f9.py", 9, 9), ("f3.py", 3, 3), ("f4.py", 4, 4)]
 
 
-def test_forget_a_file() -> None:
-    edits = RecentEdits()
-    edits.record("a.py", TEXT, 1, 1)
-    edits.record("b.py", TEXT, 1, 1)
-    edits.record("a.py", TEXT, 20, 20)
-    edits.forget("a.py")
-    assert [path for path, _, _ in spans(edits)] == ["b.py"]
-    edits.forget("never-edited.py")
-    assert len(edits.newest_first()) == 1
-
-
 def test_newest_first_is_a_copy() -> None:
     edits = RecentEdits()
     edits.record("a.py", TEXT, 1, 1)

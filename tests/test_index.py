@@ -111,6 +111,16 @@ def chunk_rows(db_path: Path, path: str) -> list[tuple[int, int, str, str]]:
         conn.close()
 
 
+def import_rows(db_path: Path, path: str) -> list[Import]:
+    """The imports stored for `path` (nothing reads them back but the stats' count)."""
+    conn = raw(db_path)
+    try:
+        return [Import(*row) for row in conn.execute(
+            "SELECT module, name, alias, line FROM imports WHERE path = ? ORDER BY line", [path])]
+    finally:
+        conn.close()
+
+
 # --- writing ------------------------------------------------------------------------------
 
 def test_update_file_stores_symbols_imports_and_chunks(index: WorkspaceIndex,
@@ -134,7 +144,7 @@ def test_update_file_stores_symbols_imports_and_chunks(index: WorkspaceIndex,
     assert [s.start_line for s in index.symbols_in("pkg/parse.py")] == sorted(
         s.start_line for s in symbols.values())
 
-    assert index.imports_of("pkg/parse.py") == [
+    assert import_rows(db_path, "pkg/parse.py") == [
         Import("os", None, "os", 2),
         Import("collections", "OrderedDict", "OD", 3),
         Import(".models", "Header", "Header", 4),
@@ -243,7 +253,7 @@ def test_mark_skipped_drops_the_rows_and_keeps_the_reason(index: WorkspaceIndex,
     index.mark_skipped("a.py", "minified", "python", mtime=3.0, size=99)
 
     assert index.symbols_in("a.py") == []
-    assert index.imports_of("a.py") == []
+    assert import_rows(db_path, "a.py") == []
     assert chunk_rows(db_path, "a.py") == []
     assert index.similar_chunks(["parse_all", "Parser"]) == []
     assert index.paths() == ["b.py"]
@@ -267,7 +277,7 @@ def test_remove_file(index: WorkspaceIndex, db_path: Path) -> None:
     index.remove_file("never-indexed.py")  # no error
 
     assert set(index.file_mtimes()) == {"b.py"}
-    assert index.symbols_in("a.py") == [] and index.imports_of("a.py") == []
+    assert index.symbols_in("a.py") == [] and import_rows(db_path, "a.py") == []
     assert chunk_rows(db_path, "a.py") == []
     assert {c.path for c in index.similar_chunks(["parse_all", "Parser", "Header"])} == {"b.py"}
     # The FTS index follows the table (its triggers): nothing left that points nowhere.
@@ -303,9 +313,8 @@ def test_symbols_named(index: WorkspaceIndex) -> None:
     assert index.symbols_named(iter(())) == []
 
 
-def test_symbols_in_and_imports_of_unknown_path(index: WorkspaceIndex) -> None:
+def test_symbols_in_unknown_path(index: WorkspaceIndex) -> None:
     assert index.symbols_in("nope.py") == []
-    assert index.imports_of("nope.py") == []
 
 
 def test_paths_ending(index: WorkspaceIndex) -> None:

@@ -18,9 +18,9 @@ from context.retrieval import (
     SOURCES,
     RetrievalSettings,
     Retriever,
-    _module_files,
     fit,
 )
+from context.retrieval.definitions import _module_files
 from context.snippet import ContextQuery, Snippet
 
 UTILS = textwrap.dedent('''\
