@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lsp.config import CONTEXT_MARGIN, Config, changed, context_window, parse, to_client
+import json
+
+from lsp.config import CONTEXT_MARGIN, SETTINGS, Config, changed, context_window, parse
 
 
 def test_defaults_and_section_wrapping() -> None:
@@ -37,7 +39,9 @@ def test_unknown_keys_and_wrong_shapes_are_reported() -> None:
 
 def test_round_trip_through_client_keys() -> None:
     config = Config(max_lines=3, time_budget_ms=500)
-    assert parse(to_client(config)) == (config, [])
+    # As a client sends it: camelCase keys, JSON values (a tuple goes as a list).
+    client = {s.key: json.loads(json.dumps(getattr(config, name))) for name, s in SETTINGS.items()}
+    assert parse(client) == (config, [])
 
 
 def test_context_window_holds_the_budgets_unless_set() -> None:
