@@ -19,6 +19,9 @@ around the cursor. A document's retrieved context is kept while the cursor stays
 where it was retrieved, so the prompt's first tokens (and llama.cpp's KV cache for them)
 survive keystrokes; `prepare` refreshes it while the user pauses, and evaluates the new
 prompt then, not when the next key is pressed.
+
+This module is the pipeline; what became of each suggestion (and typing-through) is kept
+by completion.ledger, the context and result caches by completion.cache.
 """
 
 from __future__ import annotations
@@ -27,14 +30,15 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from completion import rules
+from completion.cache import CompletionCache
 from completion.extent import stop_rule_for
 from completion.generation import generate
+from completion.ledger import OutcomeLedger, OutcomeListener, UnknownSuggestionError, place
 from completion.postprocess import Surroundings, postprocess
 from completion.predictor.features import (
     ContextSnapshot,
@@ -56,6 +60,10 @@ from completion.request import CompletionRequest, CompletionResult, Suggestion
 from context.secrets import redact
 from context.snippet import ContextQuery, Snippet
 from models.backend import GenerationParams, ModelBackend, Prompt
+
+# UnknownSuggestionError is the engine's error to its callers, wherever it is raised.
+__all__ = ["CompletionEngine", "ContextSource", "EngineSettings", "UnknownSuggestionError",
+           "context_query"]
 
 log = logging.getLogger(__name__)
 
@@ -85,41 +93,7 @@ class EngineSettings:
     context_refresh_lines: int = 24
 
 
-class UnknownSuggestionError(KeyError):
-    """An accept for a suggestion this engine never made (or forgot long ago)."""
-
-
-# Outcomes a suggestion can end with; "partial" may later become "accepted".
-DECIDED = ("accepted", "partial", "dismissed", "rejected")
-OutcomeListener = Callable[[Suggestion, str, "int | None"], None]
-
-
-@dataclass
-class _Open:
-    """The suggestion shown last in a document, while no outcome is known."""
-
-    suggestion: Suggestion
-    prefix: str  # the document's text before the cursor when it was made
-    hidden: bool = False  # held back by gate 2: typing its start reveals the rest
-    # Whether an answer carried it to the user (see `delivered`). A model call whose request
-    # was cancelled meanwhile leaves one nobody saw: typing away from it turns nothing down.
-    delivered: bool = False
-
-
-@dataclass
-class _ContextBlock:
-    """The retrieved context a document's prompts start with, kept across keystrokes."""
-
-    path: str
-    line: int  # the cursor's line when it was retrieved
-    snippets: list[Snippet] = field(default_factory=list)
-    version: int = 0
-
-
 class CompletionEngine:
-    REMEMBERED = 256  # suggestions kept for accept and typing-through
-    CACHED = 64  # results kept by the text around the cursor
-
     def __init__(
         self,
         backend: ModelBackend,
@@ -136,18 +110,13 @@ class CompletionEngine:
         self.history = history or UserHistory()
         self.memory = RejectionMemory(clock=clock)
         self.clock = clock
-        # Told of every outcome, reported or inferred: the feedback log listens here.
-        self.listeners: list[OutcomeListener] = []
-        self._issued: OrderedDict[str, Suggestion] = OrderedDict()
-        self._outcomes: dict[str, str] = {}
-        self._accepted_length: dict[str, int] = {}
-        self._open: dict[str, _Open] = {}  # document id -> its undecided suggestion
-        self._places: dict[str, tuple[str, str]] = {}  # suggestion id -> (document, line)
-        self._blocks: dict[str, _ContextBlock] = {}  # document id -> its context
-        self._versions = 0
-        # (document, text before and after the cursor, context version) -> suggestion
-        self._results: OrderedDict[tuple[str, str, str, int], Suggestion] = OrderedDict()
-        self._lock = threading.Lock()
+        self.ledger = OutcomeLedger(self.history, self.memory, clock)
+        self.cache = CompletionCache()
+
+    @property
+    def listeners(self) -> list[OutcomeListener]:
+        """Told of every outcome, reported or inferred: the feedback log listens here."""
+        return self.ledger.listeners
 
     def complete(
         self,
@@ -166,7 +135,7 @@ class CompletionEngine:
         """An answer that needs no model: the rest of the suggestion the user is typing
         through, or one cached for this very text around the cursor. Cheap and
         thread-safe, so a server can try it before queueing for the model."""
-        through, revealed = self._typed_through(request)
+        through, revealed = self.ledger.typed_through(request)
         if through is not None:
             return CompletionResult(
                 suggestions=[through],
@@ -181,15 +150,8 @@ class CompletionEngine:
         """The answer `result` reached the user. Only from now on is its suggestion one they
         can take or turn down, and the time since a suggestion was shown counts from its
         first delivery. The caller says so: a server knows which answers it sent."""
-        if not result.suggestions:
-            return
-        answered = result.suggestions[0]
-        with self._lock:
-            open_ = self._open.get(answered.document_id)
-            if open_ is None or open_.suggestion.id != answered.id or open_.delivered:
-                return
-            open_.delivered = True
-        self.history.shown(self.clock())
+        if result.suggestions:
+            self.ledger.delivered(result.suggestions[0])
 
     def likelihood(self, request: CompletionRequest) -> float | None:
         """Gate 1's P(accept) here over its threshold (1 is where it skips), or None without
@@ -281,22 +243,16 @@ class CompletionEngine:
             if not result.gate2.allow:
                 result.hidden = suggestion
                 result.reason = f"hidden:{result.gate2.reason}"
-                with self._lock:  # kept: if the user starts typing it, it was right
-                    self._open[request.document_id] = _Open(suggestion, request.prefix, True)
+                self.ledger.held(suggestion, request.prefix)
                 return result
-        place = _place(request.prefix)
-        if not invoked and self.memory.was_rejected(request.document_id, place, text):
+        if not invoked and self.memory.was_rejected(request.document_id, place(request.prefix),
+                                                    text):
             result.hidden = suggestion
             result.reason = "hidden:rejected_here"
             return result
-        self._remember(suggestion)
-        with self._lock:
-            self._places[suggestion.id] = (request.document_id, place)
-            self._open[request.document_id] = _Open(suggestion, request.prefix)
-            if request.document_id:
-                self._results[_result_key(request, version)] = suggestion
-                while len(self._results) > self.CACHED:
-                    self._results.popitem(last=False)
+        self.ledger.shown(suggestion, request.prefix)
+        if request.document_id:
+            self.cache.store(request, version, suggestion)
         result.suggestions.append(suggestion)
         result.reason = "shown:exploration" if result.exploration else "shown"
         return result
@@ -312,85 +268,26 @@ class CompletionEngine:
             cursor_offset=request.offset,
         )
 
-    def _typed_through(self, request: CompletionRequest) -> tuple[Suggestion | None, bool]:
-        """The rest of the suggestion open in this document, if the user has typed its start
-        since (and whether it was a hidden one, now revealed: typing it confirmed it).
-        A shown suggestion typed away from was turned down, and is recorded so."""
-        with self._lock:
-            open_ = self._open.get(request.document_id)
-            if open_ is None:
-                return None, False
-            if self._outcomes.get(open_.suggestion.id) in DECIDED:
-                del self._open[request.document_id]
-                return None, False
-            old, made = open_.prefix, open_.suggestion
-            typed = request.prefix[len(old):] if request.prefix.startswith(old) else None
-            if typed is not None and made.text.startswith(typed):
-                if typed and typed != made.text:
-                    revealed = open_.hidden
-                    if revealed:
-                        open_.hidden = False
-                        self._issued[made.id] = made
-                        self._places[made.id] = (request.document_id, _place(old))
-                    return Suggestion(made.id, made.text[len(typed):], request.offset,
-                                      made.document_id), revealed
-                if not typed:
-                    return None, False  # asked again at the same place: generate afresh
-                del self._open[request.document_id]
-                return None, False  # typed out in full: neither accepted nor turned down
-            del self._open[request.document_id]
-            if open_.hidden or not open_.delivered:
-                return None, False  # never reached the user: nothing to turn down
-        self.record_outcome(made.id, "rejected")
-        return None, False
-
     def _cached(self, request: CompletionRequest) -> Suggestion | None:
         """A suggestion made before for this same text around the cursor (the user came
         back, e.g. with Backspace, or asked again), while it is undecided. An explicit
         request always gets a fresh one."""
         if request.trigger == "invoked" or not request.document_id:
             return None
-        with self._lock:
-            block = self._blocks.get(request.document_id)
-            key = _result_key(request, block.version if block else 0)
-            made = self._results.get(key)
-            if made is None or self._outcomes.get(made.id) is not None:
-                return None  # decided already: typed through, accepted or turned down
-            self._open[request.document_id] = _Open(made, request.prefix)
+        made = self.cache.result(request)
+        if made is None or not self.ledger.reopen(made, request.document_id, request.prefix):
+            return None  # none, or decided already: typed through, accepted or turned down
         return Suggestion(made.id, made.text, request.offset, made.document_id)
 
     def _context(self, request: CompletionRequest,
                  refresh: bool = False) -> tuple[list[Snippet], int]:
-        """The document's kept context and its version. It is retrieved again when there
-        is none yet, when the cursor has moved far from where it was retrieved, or on
-        `refresh`; a retrieval that finds the same snippets keeps the version (the prompt,
-        and the KV cache behind it, stay as they are)."""
-        if not request.document_id:
-            return self._retrieve(request), 0
-        line = request.prefix.count("\n")
-        with self._lock:
-            block = self._blocks.get(request.document_id)
-        if block is not None and block.path != request.path:
-            block = None  # the document was renamed: nothing of its context holds
-        if (block is not None and not refresh
-                and abs(block.line - line) <= self.settings.context_refresh_lines):
-            return block.snippets, block.version
-        snippets = self._retrieve(request)
-        if block is not None and _rendered(block.snippets) == _rendered(snippets):
-            block.line = line
-            return block.snippets, block.version
-        with self._lock:
-            self._versions += 1
-            block = _ContextBlock(request.path, line, snippets, self._versions)
-            self._blocks[request.document_id] = block
-        return block.snippets, block.version
+        """The document's kept context and its version (see CompletionCache.context)."""
+        return self.cache.context(request, lambda: self._retrieve(request),
+                                  self.settings.context_refresh_lines, refresh)
 
     def forget_document(self, document_id: str) -> None:
         """A closed document: drop its context and cached results."""
-        with self._lock:
-            self._blocks.pop(document_id, None)
-            for key in [k for k in self._results if k[0] == document_id]:
-                del self._results[key]
+        self.cache.forget(document_id)
 
     def prepare(self, request: CompletionRequest, cancel: threading.Event | None = None,
                 refresh_context: bool = True) -> int:
@@ -441,65 +338,18 @@ class CompletionEngine:
     def record_outcome(
         self, suggestion_id: str, outcome: str, accepted_length: int | None = None
     ) -> Suggestion:
-        """Note what became of a suggestion: shown, accepted, partial (with the characters
-        accepted so far), dismissed, or rejected. "accepted" is final; a suggestion partly
-        accepted and then dismissed stays partial, since some of it was taken."""
-        with self._lock:
-            suggestion = self._issued.get(suggestion_id)
-            if suggestion is None:
-                raise UnknownSuggestionError(suggestion_id)
-            previous = self._outcomes.get(suggestion_id)
-            if outcome == "shown" or previous == "accepted":
-                return suggestion
-            if previous == "partial" and outcome in ("dismissed", "rejected"):
-                return suggestion
-            if outcome == "partial":
-                accepted_length = max(accepted_length or 0, self._accepted_length.get(
-                    suggestion_id, 0))
-                self._accepted_length[suggestion_id] = accepted_length
-            first_decision = previous not in DECIDED
-            self._outcomes[suggestion_id] = outcome
-            place = self._places.get(suggestion_id)
-        now = self.clock()
-        if first_decision:
-            accepted = outcome in ("accepted", "partial")
-            inserted = len(suggestion.text) if outcome == "accepted" else accepted_length or 0
-            self.history.decided(now, accepted, inserted)
-            if not accepted and place is not None:
-                self.memory.rejected(place[0], place[1], suggestion.text)
-        for listener in self.listeners:
-            try:
-                listener(suggestion, outcome, accepted_length)
-            except Exception:
-                log.exception("an outcome listener failed")
-        return suggestion
+        """Note what became of a suggestion (see OutcomeLedger.record)."""
+        return self.ledger.record(suggestion_id, outcome, accepted_length)
 
     def accept(self, suggestion_id: str) -> Suggestion:
         return self.record_outcome(suggestion_id, "accepted")
 
     def issued(self, suggestion_id: str) -> Suggestion:
-        """A suggestion this engine answered with (of the last REMEMBERED)."""
-        with self._lock:
-            suggestion = self._issued.get(suggestion_id)
-        if suggestion is None:
-            raise UnknownSuggestionError(suggestion_id)
-        return suggestion
+        """A suggestion this engine answered with (of the last OutcomeLedger.REMEMBERED)."""
+        return self.ledger.issued(suggestion_id)
 
     def outcome(self, suggestion_id: str) -> str | None:
-        with self._lock:
-            return self._outcomes.get(suggestion_id)
-
-    def was_accepted(self, suggestion_id: str) -> bool:
-        return self.outcome(suggestion_id) == "accepted"
-
-    def _remember(self, suggestion: Suggestion) -> None:
-        with self._lock:
-            self._issued[suggestion.id] = suggestion
-            while len(self._issued) > self.REMEMBERED:
-                old, _ = self._issued.popitem(last=False)
-                self._outcomes.pop(old, None)
-                self._accepted_length.pop(old, None)
-                self._places.pop(old, None)
+        return self.ledger.outcome(suggestion_id)
 
 
 def context_query(request: CompletionRequest, settings: EngineSettings,
@@ -530,23 +380,6 @@ def _blank_secrets(prefix: str, suffix: str, snippets: list[Snippet],
     end = len(suffix) if end < 0 else end
     return (prefix[:cut] + redact(prefix[cut:]), redact(suffix[:end]) + suffix[end:],
             [replace(snippet, text=redact(snippet.text)) for snippet in snippets])
-
-
-def _rendered(snippets: list[Snippet]) -> list[tuple[str, str, str]]:
-    """What of the snippets reaches the prompt (scores and reasons do not)."""
-    return [(s.path, s.title, s.text) for s in snippets]
-
-
-def _result_key(request: CompletionRequest, version: int) -> tuple[str, str, str, int]:
-    """What a cached result is found by: the text around the cursor, and the context."""
-    return (request.document_id, request.prefix[-1024:],
-            rules.line_after_cursor(request), version)
-
-
-def _place(prefix: str) -> str:
-    """Where a suggestion was made, for rejection memory: the cursor's line so far and the
-    line above, which tell places apart better than a line number that edits shift."""
-    return "\n".join(prefix.split("\n")[-2:])[-300:]
 
 
 def _previous_nonblank_line(prefix: str) -> str:

@@ -20,8 +20,9 @@ from typing import Literal
 
 from tree_sitter import Node
 
-from completion.stops import BlockStop, LineStop, RepetitionStop, Stops, indent_width
-from context.languages import parser
+from completion.stops import BlockStop, LineStop, RepetitionStop, Stops
+from completion.syntax import indent_width
+from context.languages import line_comment, parser
 from models.backend import StopRule
 
 # The window parsed: enough to hold the enclosing function in most code, small enough to
@@ -109,7 +110,7 @@ def completion_extent(text: str, offset: int, language: str) -> Extent:
         if python and not mid_line and _triple_quoted(literal):
             return Extent(True, "docstring")
         return Extent(False, "string")
-    if _starts_line_comment(line_before, python):
+    if _starts_line_comment(line_before, language):
         return Extent(False, "comment")  # a comment the parse lost, e.g. `/*` not closed yet
     if mid_line:
         reason: Reason = "mid_expression" if _mid_expression(line_before) else "mid_line"
@@ -215,12 +216,12 @@ def _triple_quoted(string: Node) -> bool:
     return text.endswith((b'"""', b"'''"))
 
 
-def _starts_line_comment(line_before: str, python: bool) -> bool:
+def _starts_line_comment(line_before: str, language: str) -> bool:
     """The cursor's line is a comment up to the cursor, by its text alone."""
     stripped = line_before.lstrip()
-    if python:
-        return stripped.startswith("#")
-    return stripped.startswith("//") or (stripped.startswith("/*") and "*/" not in stripped)
+    if stripped.startswith(line_comment(language)):
+        return True
+    return language != "python" and stripped.startswith("/*") and "*/" not in stripped
 
 
 def _mid_expression(line_before: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from completion.syntax import CLOSERS_OF, OPENERS
+
 
 @dataclass(frozen=True)
 class Surroundings:
@@ -39,7 +41,7 @@ def drop_suffix_overlap(text: str, around: Surroundings) -> str | None:
     if "\n" not in text and after:
         # Brackets are stop_at_enclosing_closer's job: it knows which one the cursor is in.
         for k in range(min(len(after), len(text)), 0, -1):
-            if text.endswith(after[:k]) and not any(ch in _PAIRS for ch in after[:k]):
+            if text.endswith(after[:k]) and not any(ch in CLOSERS_OF for ch in after[:k]):
                 return text[:-k]
         return text
     # Multi-line: drop trailing lines that repeat the lines after the cursor.
@@ -50,9 +52,6 @@ def drop_suffix_overlap(text: str, around: Surroundings) -> str | None:
     return "\n".join(lines)
 
 
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-
-
 def stop_at_enclosing_closer(text: str, around: Surroundings) -> str | None:
     """End a one-line suggestion where it closes the bracket the cursor is in.
 
@@ -61,7 +60,7 @@ def stop_at_enclosing_closer(text: str, around: Surroundings) -> str | None:
     "f(" + "a" + ")" is right.
     """
     after = around.line_after.lstrip()
-    if "\n" in text or not after or after[0] not in _PAIRS:
+    if "\n" in text or not after or after[0] not in CLOSERS_OF:
         return text
     depth = 0
     quote = ""
@@ -71,9 +70,9 @@ def stop_at_enclosing_closer(text: str, around: Surroundings) -> str | None:
                 quote = ""
         elif ch in "\"'":
             quote = ch
-        elif ch in "([{":
+        elif ch in OPENERS:
             depth += 1
-        elif ch in _PAIRS:
+        elif ch in CLOSERS_OF:
             if depth == 0:
                 return text[:i] if ch == after[0] else text
             depth -= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from context.languages import line_comment
 from context.snippet import Snippet
 from models.backend import Infill, Prompt
 from models.fim import FimTemplate, RepoLayout
@@ -19,17 +20,6 @@ WINDOW_GRID = 512
 # A rough upper bound of characters per token, to cut text before counting its tokens.
 CHARS_PER_TOKEN = 4
 
-LINE_COMMENT = {
-    "python": "#", "ruby": "#", "shellscript": "#", "bash": "#", "sh": "#", "perl": "#",
-    "r": "#", "yaml": "#", "toml": "#", "dockerfile": "#", "makefile": "#",
-    "lua": "--", "sql": "--", "haskell": "--",
-}
-
-
-def comment_prefix(language: str) -> str:
-    return LINE_COMMENT.get(language, "//")
-
-
 @dataclass(frozen=True)
 class PromptBudget:
     prefix_tokens: int = 1024  # for retrieved context and the prefix together
@@ -38,7 +28,7 @@ class PromptBudget:
 
 def render_snippets(snippets: list[Snippet], language: str) -> str:
     """Snippets as comments, so a prefix-only model reads them as part of the file."""
-    mark = comment_prefix(language)
+    mark = line_comment(language)
     out = []
     for snippet in snippets:
         out.append(f"{mark} {snippet.heading}:\n")
@@ -102,7 +92,7 @@ def build_prompt(
         head.append((layout.file_sep, True))
         header = f"{path}\n"
     else:
-        header = (f"{comment_prefix(language)} {path}\n" if path else "")
+        header = (f"{line_comment(language)} {path}\n" if path else "")
         header = render_snippets(snippets, language) + header
     used = sum(count(text) + (1 if special else 0) for text, special in head)
     window_budget = max(16 + count(header), budget.prefix_tokens - used)
@@ -121,7 +111,7 @@ def _infill(before: str, after: str, path: str, language: str, snippets: list[Sn
     if layout is None:  # `before` starts with the snippets as comments: take them out
         before = before[len(render_snippets(snippets, language)):]
     else:
-        before = (f"{comment_prefix(language)} {path}\n" if path else "") + \
+        before = (f"{line_comment(language)} {path}\n" if path else "") + \
             before[len(f"{path}\n"):]
     line_start = before.rfind("\n") + 1
     return Infill(prefix=before[:line_start], suffix=after, middle=before[line_start:],

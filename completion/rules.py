@@ -42,11 +42,6 @@ def skip_reason(request: CompletionRequest) -> str | None:
     return None
 
 
-def is_mid_line(request: CompletionRequest) -> bool:
-    """True when the cursor's line already has code before it: complete this line only."""
-    return line_before_cursor(request).strip() != ""
-
-
 def is_secret_file(request: CompletionRequest) -> bool:
     """The document is a credentials file by its name: it gets no completion."""
     return bool(request.path) and is_secret_path(request.path)

@@ -11,18 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-
-def indent_width(line: str) -> int:
-    """Columns of leading whitespace; a tab counts as one level like four spaces."""
-    width = 0
-    for ch in line:
-        if ch == " ":
-            width += 1
-        elif ch == "\t":
-            width += 4
-        else:
-            break
-    return width
+from completion.syntax import indent_width
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,32 @@ _GRAMMARS: dict[str, tuple[str, str]] = {
 }
 
 
+# languageId -> the marker that starts a line comment; "//" for any other language. The
+# one table of them: prompts write snippets and the file's path as comments with it, and
+# the syntax checks of completion.syntax lex comments by it.
+LINE_COMMENTS: dict[str, str] = {
+    "python": "#", "ruby": "#", "shellscript": "#", "bash": "#", "sh": "#", "perl": "#",
+    "r": "#", "yaml": "#", "toml": "#", "dockerfile": "#", "makefile": "#",
+    "lua": "--", "sql": "--", "haskell": "--",
+}
+DEFAULT_LINE_COMMENT = "//"
+# Languages whose strings may also be delimited by backticks (template literals, raw strings,
+# command substitution); the others quote with ' and " only.
+BACKTICK_STRINGS: frozenset[str] = frozenset(
+    {"javascript", "javascriptreact", "typescript", "typescriptreact", "go", "shellscript"}
+)
+
+
+def line_comment(language: str) -> str:
+    """The line-comment marker of a languageId."""
+    return LINE_COMMENTS.get(language, DEFAULT_LINE_COMMENT)
+
+
+def string_quotes(language: str) -> str:
+    """The characters that open a string literal in a languageId."""
+    return "'\"`" if language in BACKTICK_STRINGS else "'\""
+
+
 def language_for_path(path: str) -> str | None:
     return EXTENSIONS.get(os.path.splitext(path)[1].lower())
 

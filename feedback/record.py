@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-Trigger = Literal["typed", "invoked"]
+from completion.request import Trigger
+
 Gate1Decision = Literal["generated", "skipped"]
 Gate2Decision = Literal["shown", "hidden"]
 Outcome = Literal["accepted", "partial", "dismissed", "rejected", "ignored"]

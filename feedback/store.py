@@ -299,13 +299,6 @@ class FeedbackStore:
             [*params, limit])
         return [_row_dict(cursor, row) for row in reversed(cursor.fetchall())]
 
-    def recent_outcomes(self, limit: int) -> list[tuple[float, str]]:
-        """(time, outcome) of the latest decided shown suggestions, newest last."""
-        rows = self._reader.execute(
-            f"SELECT time, outcome FROM {TABLE} WHERE shown = 1 AND outcome IS NOT NULL "
-            "ORDER BY time DESC LIMIT ?", [limit]).fetchall()
-        return [(t, outcome) for t, outcome in reversed(rows)]
-
     def decided_examples(
         self, since_time: float | None = None
     ) -> list[tuple[dict[str, float], bool, float]]:

@@ -47,9 +47,6 @@ class FimTemplate:
             (self.middle_token, True), (prefix[line_start:], False),
         )
 
-    def render(self, prefix: str, suffix: str) -> str:
-        return "".join(text for text, _ in self.parts(prefix, suffix))
-
     @property
     def marker_tokens(self) -> tuple[str, ...]:
         return (self.prefix_token, self.suffix_token, self.middle_token)

@@ -69,7 +69,7 @@ def test_accept_knows_its_own_suggestions(engine: CompletionEngine) -> None:
     )
     suggestion = result.suggestions[0]
     assert engine.accept(suggestion.id) == suggestion
-    assert engine.was_accepted(suggestion.id)
+    assert engine.outcome(suggestion.id) == "accepted"
     with pytest.raises(UnknownSuggestionError):
         engine.accept("not-an-id")
 

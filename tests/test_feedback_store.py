@@ -236,7 +236,7 @@ def test_expire_undecided_marks_only_old_shown_undecided_rows(store: FeedbackSto
 # --- reading ---------------------------------------------------------------------------------
 
 
-def test_recent_outcomes_and_decided_examples(store: FeedbackStore) -> None:
+def test_decided_examples(store: FeedbackStore) -> None:
     outcomes: list[Outcome | None] = ["accepted", "dismissed", "partial", None, "rejected"]
     for i, outcome in enumerate(outcomes):
         store.record(rec(f"s{i}", time=float(i), shown=True, features={"i": float(i)}))
@@ -247,7 +247,6 @@ def test_recent_outcomes_and_decided_examples(store: FeedbackStore) -> None:
     store.record(rec("featureless", time=-1.0, shown=True))
     store.set_outcome("featureless", "accepted")  # nothing the predictor could learn from
 
-    assert store.recent_outcomes(3) == [(1.0, "dismissed"), (2.0, "partial"), (4.0, "rejected")]
     assert store.decided_examples() == [
         ({"i": 0.0}, True, 0.0), ({"i": 1.0}, False, 1.0), ({"i": 2.0}, True, 2.0),
         ({"i": 4.0}, False, 4.0)]
@@ -299,7 +298,7 @@ def test_writers_and_readers_on_many_threads(store: FeedbackStore) -> None:
             start.wait()
             for _ in range(100):
                 store.count()
-                store.recent_outcomes(20)
+                store.decided_examples()
         except BaseException as error:
             errors.append(error)
 

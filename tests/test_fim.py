@@ -41,16 +41,20 @@ def test_a_vocabulary_without_fim_markers_is_prefix_only() -> None:
                       vocab("▁<PRE>", "▁<SUF>", "▁<MID>").__contains__) is None
 
 
-def test_render_orders_prefix_suffix_middle() -> None:
+def rendered(template: fim.FimTemplate, prefix: str, suffix: str) -> str:
+    return "".join(text for text, _ in template.parts(prefix, suffix))
+
+
+def test_parts_order_prefix_suffix_middle() -> None:
     qwen = fim.TEMPLATES["qwen"]
-    assert qwen.render("x = 1\ny = ", "\nb") == (
+    assert rendered(qwen, "x = 1\ny = ", "\nb") == (
         "<|fim_prefix|>x = 1\n<|fim_suffix|>\nb<|fim_middle|>y = "
     )
     parts = qwen.parts("code <|fim_middle|>\n", "s")
     # Code is never marked special, even when it contains a marker's text.
     assert parts[1] == ("code <|fim_middle|>\n", False)
     assert [special for _, special in parts] == [True, False, True, False, True, False]
-    assert fim.TEMPLATES["codellama"].render("p", "s") == "<PRE> p <SUF>s <MID>"
+    assert rendered(fim.TEMPLATES["codellama"], "p", "s") == "<PRE> p <SUF>s <MID>"
 
 
 def test_typing_on_a_line_changes_only_the_tail_after_the_middle_marker() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from completion.request import CompletionRequest
-from completion.rules import is_mid_line, skip_reason
+from completion.rules import skip_reason
 
 
 def req(text: str, trigger: str = "typed") -> CompletionRequest:
@@ -22,7 +22,3 @@ def test_only_closers_may_follow_the_cursor() -> None:
     assert skip_reason(req("x = f(|a, b)")) == "mid_word"
     assert skip_reason(req("x = f(| + 1)")) == "text_after_cursor"
 
-
-def test_mid_line() -> None:
-    assert is_mid_line(req("    x = |"))
-    assert not is_mid_line(req("def f():\n    |"))

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from completion.stops import BlockStop, LineStop, RepetitionStop, Stops, indent_width
+from completion.stops import BlockStop, LineStop, RepetitionStop, Stops
+from completion.syntax import indent_width
 
 
 def feed(rule: Callable[[str], int | None], output: str) -> str:
@@ -47,6 +48,9 @@ def test_indent_width() -> None:
     assert indent_width("    x") == 4
     assert indent_width("\tx") == 4
     assert indent_width("x") == 0
+    # The stop rules add four columns a tab; the features align it, as expandtabs does.
+    assert indent_width("  \tx") == 6
+    assert indent_width("  \tx", align_tabs=True) == 4
 
 
 # --- repetition ---------------------------------------------------------------------------
