@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from completion import rules
+from completion import metrics, rules
 from completion.debounce import Debounce
 from completion.engine import CompletionEngine
 from completion.inflight import InFlight
@@ -57,17 +57,24 @@ def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
 
 
 def log_completion(request: CompletionRequest, result: CompletionResult) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(COMPLETION_LOG + "%s", json.dumps({
-            "document": request.document_id,
-            "reason": result.reason,
-            "prompt_tokens": result.prompt_tokens,
-            "reused_tokens": result.reused_tokens,
-            "generated_tokens": result.generated_tokens,
-            "total_ms": round(result.timings.total_ms, 2),
-            "prompt_ms": round(result.timings.prompt_ms, 2),
-            "decode_ms": round(result.timings.decode_ms, 2),
-        }))
+    """The completion's record: a debug log line (for people) and, where the environment
+    asks for it, a line of the metrics file (for the benchmarks)."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    if not (debug or metrics.enabled()):
+        return
+    fields = {
+        "document": request.document_id,
+        "reason": result.reason,
+        "prompt_tokens": result.prompt_tokens,
+        "reused_tokens": result.reused_tokens,
+        "generated_tokens": result.generated_tokens,
+        "total_ms": round(result.timings.total_ms, 2),
+        "prompt_ms": round(result.timings.prompt_ms, 2),
+        "decode_ms": round(result.timings.decode_ms, 2),
+    }
+    if debug:
+        log.debug(COMPLETION_LOG + "%s", json.dumps(fields))
+    metrics.record("completion", **fields)
 
 
 class ModelJobs:

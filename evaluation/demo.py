@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from context.positions import position_at
 from evaluation.lsp_session import ServerFailure, ServerSession, first_item, item_text
-from lsp.positions import position_at
 
 
 @dataclass(frozen=True)

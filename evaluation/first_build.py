@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from evaluation.floor import decode_ms_per_token
 from evaluation.lsp_session import ServerSession, first_item
-from evaluation.replay import decode_ms_per_token, read_probe
 
 LINE_MIN_CHARS = 25  # lines worth retyping: a few words of code
 LINE_STEP = 7  # every seventh such line, so the cursor moves through the file
-STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
-READY = re.compile(r"workspace index ready: .* in ([\d.]+) s")
 
 
 def python_files(root: Path) -> list[Path]:
@@ -89,21 +85,18 @@ async def _type(session: ServerSession, path: Path, seconds: float,
     return shown, keys
 
 
-def _server_log(path: Path, started: float) -> dict[str, Any]:
-    """The build's length, and the engine's decode speed during the build and after it."""
+def _server_metrics(events: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    """The build's length, and the engine's decode speed during the build and after it,
+    from the server's metrics events (completion.metrics); `started` is a unix time."""
     ready_at: float | None = None
     build_s: float | None = None
     decode: list[tuple[float, float]] = []  # (s after the start, ms per token)
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        stamp = STAMP.match(line)
-        if stamp is None:
-            continue
-        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() - started
-        if (ready := READY.search(line)) is not None:
-            ready_at, build_s = at, float(ready.group(1))
-        for call in read_probe(line):  # none where the line is cut short
-            if (ms := decode_ms_per_token(call)) is not None:
-                decode.append((at, ms))
+    for event in events:
+        at = event["time"] - started
+        if event["event"] == "index_ready":
+            ready_at, build_s = at, round(event["seconds"], 2)
+        elif event["event"] == "completion" and (ms := decode_ms_per_token(event)) is not None:
+            decode.append((at, ms))
 
     def median(values: list[float]) -> float | None:
         return round(statistics.median(values), 2) if values else None
@@ -137,9 +130,8 @@ async def _one_run(root: Path, file: Path, out: Path, cold: bool, seconds: float
         shown, keys = await _type(session, file, seconds, cps)
     finally:
         await session.stop()
-    assert session.stderr_path is not None
-    log_copy = out / f"server-{'cold' if cold else 'warm'}-{int(started)}.log"
-    shutil.move(session.stderr_path, log_copy)
+    events = session.metrics()
+    session.keep_files(out / f"server-{'cold' if cold else 'warm'}-{int(started)}.log")
     shutil.rmtree(data, ignore_errors=True)
     return {
         "index": "cold" if cold else "warm",
@@ -148,7 +140,7 @@ async def _one_run(root: Path, file: Path, out: Path, cold: bool, seconds: float
         "first_shown_s": round(ready_s + shown[0], 1) if shown else None,
         "shown_first_10s": sum(ready_s + t < 10 for t in shown),
         "shown": len(shown),
-        **_server_log(log_copy, started),
+        **_server_metrics(events, started),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -21,7 +22,8 @@ from lsprotocol import types
 from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
-from lsp.positions import UTF16, Encoding, encoding_named, position_at
+from completion.metrics import METRICS_ENV, read_events
+from context.positions import UTF16, Encoding, encoding_named, position_at
 from models.children import exit_reason
 from models.errors import ModelError
 
@@ -95,6 +97,8 @@ class ServerSession:
         self._versions: dict[str, int] = {}
         self._texts: dict[str, str] = {}
         self.stderr_path: Path | None = None
+        # The server's metrics file (completion.metrics): what the benchmarks count.
+        self.metrics_path: Path | None = None
         self._stderr: IO[bytes] | None = None
         # Why the session cannot go on, once it cannot: requests waiting then, and every
         # request after, fail with ServerFailure instead of waiting for ever.
@@ -123,8 +127,10 @@ class ServerSession:
         os.close(fd)
         self.stderr_path = Path(name)
         self._stderr = self.stderr_path.open("wb")
+        self.metrics_path = self.stderr_path.with_suffix(".metrics.jsonl")
+        env = {**(self.env or {}), METRICS_ENV: str(self.metrics_path)}
         server = await self.client.start_server(
-            [sys.executable, "-m", "lsp.cli", "serve"], stderr=self._stderr, env=self.env
+            [sys.executable, "-m", "lsp.cli", "serve"], stderr=self._stderr, env=env
         )
         self._watch = asyncio.create_task(self._watch_server(server))
         root_uri = self.root.resolve().as_uri() if self.root else None
@@ -182,6 +188,17 @@ class ServerSession:
         await self.client.stop()
         if self._stderr is not None:
             self._stderr.close()
+
+    def metrics(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The server's metrics events so far (those named `event`, if given)."""
+        return [] if self.metrics_path is None else read_events(self.metrics_path, event)
+
+    def keep_files(self, log: Path) -> None:
+        """Move the server's log to `log`, its metrics beside it (same name, .metrics.jsonl)."""
+        for path, target in ((self.stderr_path, log),
+                             (self.metrics_path, log.with_suffix(".metrics.jsonl"))):
+            if path is not None and path.exists():
+                shutil.move(path, target)
 
     @property
     def pid(self) -> int | None:

@@ -1,6 +1,6 @@
 """`tactful bench outage`: the team's inference server dies mid-typing and comes back.
 
-One replay typist (evaluation.replay) with its own `tactful serve` types held-out regions
+One replay typist (evaluation.typist) with its own `tactful serve` types held-out regions
 through a llama-server on loopback. `kill_after` seconds into the typing the server is
 killed with SIGKILL (a crash, an OOM kill, a pulled cable all look alike to the client),
 and `down` seconds later it is started again on the same port. Reported:
@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from context.positions import position_at
 from evaluation.corpus import load_corpus
 from evaluation.lsp_session import ServerSession, first_item, item_text
-from evaluation.replay import Pacing, Region, Typist, pick_regions
+from evaluation.regions import Region, pick_regions
 from evaluation.servers import free_port, llama_server_command, start_serving, stop_serving
+from evaluation.typist import Pacing, Typist
 from feedback.paths import FEEDBACK_FILE
-from lsp.positions import position_at
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`tactful bench team`: N developers share one inference server.
 
-Each simulated developer is the replay's typist (evaluation.replay) with a `tactful serve`
+Each simulated developer is the replay's typist (evaluation.typist) with a `tactful serve`
 of their own, as on their own laptop, all pointed at the same server (`--engine`). They
 type different held-out regions at the same time. For N = 1, 2, 4 … reported: latency of
 shown suggestions (p50, p95, maximum), acceptance, the server's generated tokens per
@@ -22,8 +22,9 @@ from typing import Any
 from evaluation.corpus import load_corpus
 from evaluation.lsp_session import ServerSession
 from evaluation.metrics import percentile
-from evaluation.replay import Pacing, Region, RegionStats, Typist, pick_regions, read_probe
+from evaluation.regions import Region, pick_regions
 from evaluation.replay import summarize as summarize_typing
+from evaluation.typist import Pacing, RegionStats, Typist
 
 
 def run_team(corpus: Path, out: Path, engine: dict[str, Any], typists: Sequence[int],
@@ -69,10 +70,8 @@ async def _team(regions: list[list[Region]], engine: dict[str, Any], pacing: Pac
         await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
     per_typist = []
     for i, (session, (rows, stats)) in enumerate(zip(sessions, typed, strict=True)):
-        log = session.stderr_path.read_text(errors="replace") if session.stderr_path else ""
-        if session.stderr_path is not None:
-            shutil.copyfile(session.stderr_path, out / f"server-{i}.log")
-        calls = read_probe(log)
+        calls = session.metrics("completion")
+        session.keep_files(out / f"server-{i}.log")
         per_typist.append({"rows": rows, **summarize_typing(rows, stats, calls, None)})
     shown = [r for t in per_typist for r in t["rows"] if r["status"] == "shown"]
     latencies = [r["latency_ms"] for r in shown]

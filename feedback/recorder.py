@@ -27,7 +27,6 @@ from feedback.paths import data_dir, default_feedback_path
 from feedback.record import CompletionRecord
 from feedback.retention import RetentionTracker
 from feedback.store import FeedbackStore, folder_problem
-from lsp.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +74,20 @@ class Explained:
         }
 
 
-def gate_settings(c: Config) -> GateSettings:
-    return GateSettings(
-        enabled=c.acceptance_gate,
-        aggressiveness=c.aggressiveness,  # type: ignore[arg-type]  # checked by config
-        by_language=dict(c.aggressiveness_by_language),  # type: ignore[arg-type]
-        in_comments=c.suggest_in_comments,
-        exploration=c.exploration_percent / 100,
-    )
+@dataclass(frozen=True)
+class RecorderSettings:
+    """What the recorder takes from the user's settings."""
+
+    gate: GateSettings
+    model_name: str
+    personalize: bool
+    log_code: bool
 
 
-class FeedbackLink:
+class FeedbackRecorder:
     def __init__(
         self,
-        config: Config,
+        settings: RecorderSettings,
         get_text: Callable[[str], str | None],
         document_path: Callable[[str], str | None],
         store_path: Path | None = None,
@@ -96,12 +95,12 @@ class FeedbackLink:
     ) -> None:
         prior = load_prior()
         self.gate = AcceptanceGate(
-            Models(*prior) if prior else Models(), gate_settings(config)
+            Models(*prior) if prior else Models(), settings.gate
         )
         self.history = UserHistory()
         self.clock = clock
         self.document_path = document_path
-        self.model_name = config.model
+        self.model_name = settings.model_name
         self._explained: deque[Explained] = deque(maxlen=EXPLAINED)
         self._recorded = 0
         self._unlogged: OrderedDict[str, CompletionRecord] = OrderedDict()
@@ -115,7 +114,7 @@ class FeedbackLink:
         self.problem: str | None = None
         path = store_path or default_feedback_path()
         try:
-            self.store = FeedbackStore(path, config.log_code)
+            self.store = FeedbackStore(path, settings.log_code)
             self.store.expire_undecided(IGNORED_AFTER_S)
         except Exception as exc:  # a log we cannot open must not cost completions
             if self.store is not None:
@@ -128,18 +127,18 @@ class FeedbackLink:
         self.personalizer = Personalizer(
             self.gate, self._examples, data_dir() / "predictor"
         )
-        self.personalize = config.personalize
+        self.personalize = settings.personalize
         if self.personalize and self.store is not None:
             self.personalizer.load_saved()
             self.personalizer.retrain()
 
-    def apply_config(self, c: Config) -> None:
-        self.gate.settings = gate_settings(c)
-        self.model_name = c.model
-        self.personalize = c.personalize
+    def apply_settings(self, settings: RecorderSettings) -> None:
+        self.gate.settings = settings.gate
+        self.model_name = settings.model_name
+        self.personalize = settings.personalize
         if self.store is not None:
-            self.store.log_code = c.log_code
-        if not c.personalize:
+            self.store.log_code = settings.log_code
+        if not settings.personalize:
             self.gate.set_personal(None, None)
 
     def _examples(self) -> list[tuple[dict[str, float], bool]]:

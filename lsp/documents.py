@@ -1,6 +1,6 @@
 """Open documents, kept in sync with the editor by incremental changes.
 
-Positions count in the encoding that `initialize` negotiated (lsp.positions): each
+Positions count in the encoding that `initialize` negotiated (context.positions): each
 document keeps the one its store had when it was opened.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
-from lsp.positions import UTF16, Encoding, PositionError, line_starts, offset_at, position_at
+from context.positions import UTF16, Encoding, PositionError, line_starts, offset_at, position_at
 
 Position = tuple[int, int]  # (line, character in the document's encoding)
 Change = tuple[Position | None, Position | None, str]

@@ -26,9 +26,8 @@ from pygls.workspace import TextDocument
 
 from completion.engine import UnknownSuggestionError
 from completion.request import CompletionRequest, CompletionResult, Trigger
-from lsp.documents import Document, uri_to_path
-from lsp.jobs import log_completion
-from lsp.positions import (
+from completion.scheduler import log_completion
+from context.positions import (
     UTF16,
     Encoding,
     PositionError,
@@ -36,6 +35,7 @@ from lsp.positions import (
     encoding_named,
     line_starts,
 )
+from lsp.documents import Document, uri_to_path
 from lsp.server import ModelUnavailable, TactfulServer
 
 log = logging.getLogger(__name__)

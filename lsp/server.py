@@ -28,18 +28,20 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
+from completion import metrics
 from completion.debounce import DebounceSettings
 from completion.engine import CompletionEngine, ContextSource, EngineSettings
+from completion.predictor.gate import GateSettings
+from completion.scheduler import ModelJobs
 from context.build import index_workspace_in_child
 from context.edits import RecentEdits
 from context.index import WorkspaceIndex, default_index_path
 from context.indexer import BuildReport, LiveIndex
 from context.retrieval import RetrievalSettings, WorkspaceRetriever
+from feedback.recorder import FeedbackRecorder, RecorderSettings
 from lsp import config as config_module
 from lsp.config import REINDEX, RESTART, SETTINGS, Config, context_window
 from lsp.documents import DocumentStore, uri_to_path
-from lsp.feedback_link import FeedbackLink
-from lsp.jobs import ModelJobs
 from models import store
 from models.backend import ModelBackend
 from models.embedded import StateListener
@@ -136,11 +138,12 @@ class TactfulServer(LanguageServer):
         self.retriever = WorkspaceRetriever(edits=self.edits)
         self.client_shows_progress = False
         # The predictor and the feedback log, from `initialize` on (they need the config).
-        self.feedback: FeedbackLink | None = None
+        self.feedback: FeedbackRecorder | None = None
 
     def start_feedback(self) -> None:
         if self.feedback is None:
-            self.feedback = FeedbackLink(self.config, self.document_text, uri_to_path)
+            self.feedback = FeedbackRecorder(recorder_settings(self.config), self.document_text,
+                                             uri_to_path)
             self.jobs.on_result = self.feedback.made
 
     def document_text(self, uri: str) -> str | None:
@@ -174,7 +177,7 @@ class TactfulServer(LanguageServer):
         self.jobs.debounce.settings = DebounceSettings(
             fixed_ms=None if config.debounce_ms < 0 else config.debounce_ms)
         if self.feedback is not None:
-            self.feedback.apply_config(config)
+            self.feedback.apply_settings(recorder_settings(config))
             if config.personalize and not old.personalize and self.feedback.store is not None:
                 # Back on: the personal models saved before, and a refit from the log.
                 self.feedback.personalizer.load_saved()
@@ -540,6 +543,7 @@ def _log_report(report: BuildReport) -> None:
     log.info("workspace index ready: %d files indexed, %d unchanged, %d removed, skipped %s, "
              "in %.2f s", report.indexed, report.unchanged, report.removed, report.skipped,
              report.seconds)
+    metrics.record("index_ready", seconds=report.seconds, indexed=report.indexed)
 
 
 def engine_settings(c: Config) -> EngineSettings:
@@ -550,6 +554,19 @@ def engine_settings(c: Config) -> EngineSettings:
         suffix_tokens=c.suffix_tokens,
         time_budget_ms=c.time_budget_ms,
         context_tokens=c.context_tokens,
+    )
+
+
+def recorder_settings(c: Config) -> RecorderSettings:
+    return RecorderSettings(
+        gate=GateSettings(
+            enabled=c.acceptance_gate,
+            aggressiveness=c.aggressiveness,  # type: ignore[arg-type]  # checked by config
+            by_language=dict(c.aggressiveness_by_language),  # type: ignore[arg-type]
+            in_comments=c.suggest_in_comments,
+            exploration=c.exploration_percent / 100,
+        ),
+        model_name=c.model, personalize=c.personalize, log_code=c.log_code,
     )
 
 
@@ -580,7 +597,7 @@ def load_backend(c: Config, on_state: StateListener | None = None,
 
 
 def _load_engine(
-    c: Config, context: ContextSource | None = None, feedback: FeedbackLink | None = None,
+    c: Config, context: ContextSource | None = None, feedback: FeedbackRecorder | None = None,
     on_state: StateListener | None = None, restart: bool = True,
 ) -> CompletionEngine:
     backend = load_backend(c, on_state, restart)

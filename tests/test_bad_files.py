@@ -17,10 +17,11 @@ from completion.predictor.model import AcceptanceModel, ModelFileError
 from completion.predictor.personal import Personalizer
 from completion.predictor.train import PRIOR_DIR, load_prior
 from feedback.record import CompletionRecord
+from feedback.recorder import FeedbackRecorder
 from feedback.store import FeedbackStore
 from lsp import doctor
 from lsp.config import Config
-from lsp.feedback_link import FeedbackLink
+from lsp.server import recorder_settings
 
 FEATURES_OK = {"trigger_invoked": 0.0}
 
@@ -61,7 +62,7 @@ def test_a_damaged_prior_turns_the_gate_off_with_one_message(
         assert load_prior(prior) is None
     assert len(warnings_of(caplog)) == 1
     assert "showing every suggestion" in warnings_of(caplog)[0]
-    gate = AcceptanceGate(Models())  # what FeedbackLink builds without a prior
+    gate = AcceptanceGate(Models())  # what FeedbackRecorder builds without a prior
     assert gate.before(FEATURES_OK, "python", invoked=False).reason == "gate_off"
 
 
@@ -167,7 +168,7 @@ def test_an_unwritable_data_dir_costs_the_log_not_the_gate(
     data = unwritable(kind, tmp_path)
     monkeypatch.setenv("TACTFUL_DATA_DIR", str(data))
     with caplog.at_level(logging.WARNING):
-        link = FeedbackLink(Config(), lambda uri: None, lambda uri: None)
+        link = FeedbackRecorder(recorder_settings(Config()), lambda uri: None, lambda uri: None)
     try:
         assert link.store is None
         assert link.problem is not None

@@ -8,15 +8,16 @@ import pytest
 
 from completion.predictor.gate import Decision
 from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
+from feedback.recorder import FeedbackRecorder
 from lsp.config import Config
-from lsp.feedback_link import FeedbackLink
+from lsp.server import recorder_settings
 
 TEXT = "def area(r):\n    return 3.14 * r"
 
 
-def link(tmp_path: Path) -> FeedbackLink:
-    return FeedbackLink(Config(), lambda uri: TEXT, lambda uri: None,
-                        store_path=tmp_path / "feedback.sqlite3")
+def link(tmp_path: Path) -> FeedbackRecorder:
+    return FeedbackRecorder(recorder_settings(Config()), lambda uri: TEXT, lambda uri: None,
+                            store_path=tmp_path / "feedback.sqlite3")
 
 
 def request(offset: int) -> CompletionRequest:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from workspace_files import write
 
-from evaluation.first_build import _server_log, lines_to_type
+from evaluation.first_build import _server_metrics, lines_to_type
 from lsp.cli import main
 
 
@@ -24,27 +24,22 @@ def test_the_lines_typed_are_code_past_the_top_every_seventh() -> None:
     assert all(b - a >= 7 for a, b in pairwise(chosen))
 
 
-def stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(1_800_000_000 + seconds).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+START = 1_800_000_000.0
 
 
-def call(tokens: int, decode_ms: float) -> str:
-    return "DEBUG lsp.jobs: completion " + json.dumps(
-        {"generated_tokens": tokens, "decode_ms": decode_ms})
+def call(at: float, tokens: int, decode_ms: float) -> dict[str, Any]:
+    return {"event": "completion", "time": START + at, "generated_tokens": tokens,
+            "decode_ms": decode_ms}
 
 
-def test_decode_speed_is_split_at_the_moment_the_index_was_ready(tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
-    log.write_text("\n".join([
-        f"{stamp(1)} {call(5, 80.0)}",  # 20 ms per token, during the build
-        f"{stamp(2)} {call(2, 50.0)}",  # too short to time
-        f"{stamp(3)} INFO lsp.server: workspace index ready: 9 files indexed, 0 unchanged, "
-        "0 removed, skipped {}, in 2.50 s",
-        f"{stamp(4)} {call(3, 20.0)}",  # 10 ms per token, after
-        f"{stamp(5)} {call(9, 10.0)[:-20]}",  # cut short when the server was stopped
-        "a line without a time stamp",
-    ]))
-    found = _server_log(log, started=1_800_000_000)
+def test_decode_speed_is_split_at_the_moment_the_index_was_ready() -> None:
+    events = [
+        call(1, 5, 80.0),  # 20 ms per token, during the build
+        call(2, 2, 50.0),  # too short to time
+        {"event": "index_ready", "time": START + 3, "seconds": 2.5, "indexed": 9},
+        call(4, 3, 20.0),  # 10 ms per token, after
+    ]
+    found = _server_metrics(events, started=START)
     assert found["build_s"] == 2.5 and found["ready_after_s"] == 3.0
     assert found["decode_ms_per_token_during_build"] == 20.0
     assert found["decode_ms_per_token_after"] == 10.0

@@ -1,7 +1,7 @@
 """Position encodings (LSP 3.17): UTF-8, UTF-16 and UTF-32 positions and lengths.
 
 The expected positions come from an oracle written with Python's own codecs and a plain
-split on LSP's line ends, not from lsp.positions. Unit tests of the conversions; the
+split on LSP's line ends, not from context.positions. Unit tests of the conversions; the
 server's own document sync, driven in this process with the JSON an editor sends (no
 model); and the real server over stdio with the embedded model (marked `model`).
 """
@@ -23,9 +23,7 @@ from lsp_client import Wire
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
 
-from lsp.documents import DocumentStore
-from lsp.handlers import create_server, record
-from lsp.positions import (
+from context.positions import (
     ENCODINGS,
     Encoding,
     PositionError,
@@ -35,6 +33,8 @@ from lsp.positions import (
     position_at,
     units_len,
 )
+from lsp.documents import DocumentStore
+from lsp.handlers import create_server, record
 from lsp.server import TactfulServer
 
 URI = "file:///tmp/position_encodings/moods.py"

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lsp.documents import Document
-from lsp.positions import (
+from context.positions import (
     PositionError,
     chars_in_units,
     line_starts,
@@ -15,6 +14,7 @@ from lsp.positions import (
     position_at,
     units_len,
 )
+from lsp.documents import Document
 
 
 def test_emoji_counts_two_utf16_units() -> None:

@@ -15,33 +15,26 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
+from completion import metrics
+from context.positions import offset_at
 from evaluation.corpus import Package
+from evaluation.floor import local_floors
 from evaluation.lsp_session import ServerSession
 from evaluation.metrics import percentile
-from evaluation.replay import (
-    PROBE,
-    SUMMARY_KEYS,
+from evaluation.regions import Region, candidate_starts, make_region, pick_regions
+from evaluation.replay import SUMMARY_KEYS, format_table, replay_packages, summarize
+from evaluation.typist import (
     WARM_UP,
     Decision,
     Pacing,
-    Region,
     RegionStats,
     Typist,
-    candidate_starts,
     decide,
     first_word,
-    format_table,
     keystroke_count,
-    local_floors,
-    make_region,
     next_keystroke,
-    pick_regions,
-    read_probe,
-    replay_packages,
     schedule,
-    summarize,
 )
-from lsp.positions import offset_at
 
 
 def _module(name: str) -> Path:
@@ -293,14 +286,19 @@ def test_summarize_with_nothing_shown_has_no_rates() -> None:
     assert "–" in format_table(s)
 
 
-def test_read_probe_skips_other_lines_and_cut_ones() -> None:
-    log = "\n".join([
-        "2025 INFO lsp.server: loaded",
-        PROBE + json.dumps({"reason": "shown", "prompt_tokens": 3}),
-        PROBE + '{"reason": "canc',
-        "some other line",
-    ])
-    assert read_probe(log) == [{"reason": "shown", "prompt_tokens": 3}]
+def test_the_metrics_file_is_read_back_whole_lines_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv(metrics.METRICS_ENV, str(path))
+    metrics.record("completion", reason="shown", prompt_tokens=3)
+    metrics.record("index_ready", seconds=1.5, indexed=2)
+    with path.open("a") as f:
+        f.write('{"event": "completion", "reason": "canc')  # cut short by a kill
+    completions = metrics.read_events(path, "completion")
+    assert [(c["reason"], c["prompt_tokens"]) for c in completions] == [("shown", 3)]
+    assert isinstance(completions[0]["time"], float)
+    assert [e["event"] for e in metrics.read_events(path)] == ["completion", "index_ready"]
+    assert metrics.read_events(tmp_path / "none.jsonl") == []
 
 
 # -- the editor loop, against a scripted server -------------------------------------------

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from lsp.positions import position_at
+from context.positions import position_at
 
 pytestmark = pytest.mark.model
 

@@ -21,8 +21,8 @@ from completion.debounce import Debounce, DebounceSettings
 from completion.engine import CompletionEngine, EngineSettings
 from completion.inflight import ABANDON_GRACE_S, InFlight, agrees
 from completion.request import CompletionRequest, CompletionResult
+from completion.scheduler import ModelJobs
 from context.snippet import ContextQuery, Snippet
-from lsp.jobs import ModelJobs
 from models.backend import GenerationParams, Prompt
 
 

@@ -19,7 +19,7 @@ import {
 const TIME = new Date(2025, 2, 4, 5, 6, 7).getTime() / 1000;
 const URI = 'file:///home/ada/project/src/fib%20lib.py';
 
-/** A decision as lsp/feedback_link.py's Explained.to_json() writes it. */
+/** A decision as feedback/recorder.py's Explained.to_json() writes it. */
 function rawDecision(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     time: TIME + 0.25,

@@ -45,7 +45,7 @@ end
 
 local function capabilities()
   local caps = vim.lsp.protocol.make_client_capabilities()
-  -- The server counts columns in UTF-16 code units (lsp/positions.py). Neovim 0.10+ lists
+  -- The server counts columns in UTF-16 code units (context/positions.py). Neovim 0.10+ lists
   -- utf-8 first and pygls would take it, so offer only what the server really speaks.
   caps.general = caps.general or {}
   caps.general.positionEncodings = { 'utf-16' }

@@ -21,9 +21,12 @@ M.defaults = {
   -- The first parent folder holding one of these is the workspace the server indexes;
   -- without one, the file's own folder (never $HOME by accident).
   root_markers = { '.git', '.hg', 'pyproject.toml', 'setup.py', 'package.json', 'go.mod', 'Cargo.toml' },
-  -- Ask while typing, once keystrokes pause for debounce_ms; false: only on keymaps.trigger.
+  -- Ask while typing; false: only on keymaps.trigger.
   auto_trigger = true,
-  debounce_ms = 75,
+  -- A fixed pause in typing before asking, on top of the server's own adaptive wait (its
+  -- debounceMs setting), which knows the model's speed and skips the wait where a
+  -- suggestion is likely; 0 leaves the waiting to the server.
+  debounce_ms = 0,
   -- Insert-mode keys; false turns one off. When no suggestion is shown, each key does what
   -- it did without the plugin (<C-]> still expands abbreviations).
   keymaps = {
