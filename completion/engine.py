@@ -56,7 +56,7 @@ from completion.prompt import (
     build_prompt,
     prefix_window,
 )
-from completion.request import CompletionRequest, CompletionResult, Suggestion
+from completion.request import CompletionRequest, CompletionResult, Outcome, Suggestion
 from context.secrets import redact
 from context.snippet import ContextQuery, Snippet
 from models.backend import GenerationParams, ModelBackend, Prompt
@@ -123,11 +123,13 @@ class CompletionEngine:
         request: CompletionRequest,
         cancel: threading.Event | None = None,
         watch: Callable[[str], bool] | None = None,
+        screened: CompletionResult | None = None,
     ) -> CompletionResult:
         """A suggestion for `request`: at once if `instant` has one, else from the model.
-        `cancel` and `watch` stop the model early (see GenerationParams)."""
+        `cancel` and `watch` stop the model early (see GenerationParams). `screened` is
+        `screen`'s result where the caller screened it already (before a wait)."""
         started = time.perf_counter()
-        result = self.instant(request) or self._complete(request, cancel, watch)
+        result = self.instant(request) or self._complete(request, cancel, watch, screened)
         result.timings.total_ms = (time.perf_counter() - started) * 1000
         return result
 
@@ -139,11 +141,11 @@ class CompletionEngine:
         if through is not None:
             return CompletionResult(
                 suggestions=[through],
-                reason="typed_through_hidden" if revealed else "typed_through",
+                outcome=Outcome.TYPED_THROUGH_HIDDEN if revealed else Outcome.TYPED_THROUGH,
             )
         cached = self._cached(request)
         if cached is not None:
-            return CompletionResult(suggestions=[cached], reason="cached")
+            return CompletionResult(suggestions=[cached], outcome=Outcome.CACHED)
         return None
 
     def delivered(self, result: CompletionResult) -> None:
@@ -153,34 +155,38 @@ class CompletionEngine:
         if result.suggestions:
             self.ledger.delivered(result.suggestions[0])
 
-    def likelihood(self, request: CompletionRequest) -> float | None:
-        """Gate 1's P(accept) here over its threshold (1 is where it skips), or None without
-        a gate: the debounce starts likelier requests sooner."""
-        if self.gate is None or request.trigger == "invoked":
-            return None
-        return self.gate.score(pre_features(self._snapshot(request)), request.language)
+    def screen(self, request: CompletionRequest) -> CompletionResult:
+        """The steps before any wait: the cheap rules, then gate 1. A result with an
+        outcome is the answer (skipped); one without carries gate 1's decision and the
+        features it saw on to `complete`."""
+        rule = rules.skip_reason(request)
+        if rule:
+            return CompletionResult(outcome=Outcome.RULE, detail=rule)
+        result = CompletionResult()
+        if self.gate is not None:
+            result.features = pre_features(self._snapshot(request))
+            result.gate1 = self.gate.before(result.features, request.language,
+                                            request.trigger == "invoked")
+            if not result.gate1.allow:
+                result.outcome, result.detail = Outcome.SKIPPED, result.gate1.reason
+        return result
 
     def _complete(
         self,
         request: CompletionRequest,
         cancel: threading.Event | None,
         watch: Callable[[str], bool] | None,
+        screened: CompletionResult | None,
     ) -> CompletionResult:
-        reason = rules.skip_reason(request)
-        if reason:
-            return CompletionResult(reason=reason)
+        result = screened or self.screen(request)
+        if result.outcome is not None:
+            return result
         if (cancel is not None and cancel.is_set()) or (watch is not None and not watch("")):
-            return CompletionResult(reason="cancelled")  # before any model work
+            result.outcome = Outcome.CANCELLED  # before any model work
+            return result
 
         invoked = request.trigger == "invoked"
         snapshot = self._snapshot(request) if self.gate is not None else None
-        result = CompletionResult()
-        if self.gate is not None and snapshot is not None:
-            result.features = pre_features(snapshot)
-            result.gate1 = self.gate.before(result.features, request.language, invoked)
-            if not result.gate1.allow:
-                result.reason = f"skipped:{result.gate1.reason}"
-                return result
 
         backend = self.backend
         s = self.settings
@@ -215,7 +221,7 @@ class CompletionEngine:
         result.min_logprob = generation.min_logprob
         result.raw_text = generation.text
         if generation.stopped_by == "cancelled":
-            result.reason = "cancelled"
+            result.outcome = Outcome.CANCELLED
             return result
         text = postprocess(
             generation.text,
@@ -227,7 +233,7 @@ class CompletionEngine:
             ),
         )
         if text is None:
-            result.reason = "empty_after_postprocess"
+            result.outcome = Outcome.EMPTY
             return result
         suggestion = Suggestion(
             id=uuid.uuid4().hex,
@@ -242,19 +248,20 @@ class CompletionEngine:
             result.gate2 = self.gate.after(result.features, request.language, len(text), invoked)
             if not result.gate2.allow:
                 result.hidden = suggestion
-                result.reason = f"hidden:{result.gate2.reason}"
+                result.outcome, result.detail = Outcome.HIDDEN, result.gate2.reason
                 self.ledger.held(suggestion, request.prefix)
                 return result
         if not invoked and self.memory.was_rejected(request.document_id, place(request.prefix),
                                                     text):
             result.hidden = suggestion
-            result.reason = "hidden:rejected_here"
+            result.outcome, result.detail = Outcome.HIDDEN, "rejected_here"
             return result
         self.ledger.shown(suggestion, request.prefix)
         if request.document_id:
             self.cache.store(request, version, suggestion)
         result.suggestions.append(suggestion)
-        result.reason = "shown:exploration" if result.exploration else "shown"
+        result.outcome = Outcome.SHOWN
+        result.detail = "exploration" if result.exploration else ""
         return result
 
     def _snapshot(self, request: CompletionRequest) -> ContextSnapshot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -46,11 +47,32 @@ class Timings:
     context_ms: float = 0.0
 
 
+class Outcome(StrEnum):
+    """What became of a request. With `CompletionResult.detail` it is the feedback log's
+    `reason` text (`CompletionResult.reason`), which nothing parses back."""
+
+    SHOWN = "shown"  # detail "exploration" when a gate let it through to learn
+    TYPED_THROUGH = "typed_through"  # the rest of the suggestion being typed
+    TYPED_THROUGH_HIDDEN = "typed_through_hidden"  # ... of one held back, now revealed
+    CACHED = "cached"
+    JOINED = "joined"  # the answer of the running request this one joined, unchanged
+    RULE = "rule"  # a cheap rule skipped it; detail: which (mid_word, secret_file, ...)
+    SKIPPED = "skipped"  # gate 1; detail: its reason
+    HIDDEN = "hidden"  # gate 2 or the rejection memory; detail: which
+    CANCELLED = "cancelled"
+    EMPTY = "empty_after_postprocess"
+    MODEL_ERROR = "model_error"  # see `problem`
+
+
+# Outcomes that answer without running the pipeline (no model call of their own).
+INSTANT = frozenset({Outcome.TYPED_THROUGH, Outcome.TYPED_THROUGH_HIDDEN, Outcome.CACHED})
+
+
 @dataclass
 class CompletionResult:
     suggestions: list[Suggestion] = field(default_factory=list)
-    # Why nothing (or what) was shown: every decision has a reason.
-    reason: str = ""
+    # Every answer has an outcome; None only while the pipeline is still deciding.
+    outcome: Outcome | None = None
     timings: Timings = field(default_factory=Timings)
     generated_tokens: int = 0
     prompt_tokens: int = 0
@@ -63,8 +85,22 @@ class CompletionResult:
     gate2: Decision | None = None
     features: dict[str, float] = field(default_factory=dict)
     hidden: Suggestion | None = None  # generated, then held back by gate 2 or memory
-    # Why the model could not serve it (reason "model_error"), with what to do about it.
+    # Why the model could not serve it (Outcome.MODEL_ERROR), with what to do about it.
     problem: str = ""
+    detail: str = ""  # which rule, gate reason or hider (see Outcome)
+    joined: bool = False  # answered by joining a request already running
+
+    @property
+    def reason(self) -> str:
+        """The outcome as the feedback log and the metrics write it: "shown",
+        "hidden:not_worth_showing", "mid_word", "joined:typed_through"..."""
+        if self.outcome is None:
+            return ""
+        if self.outcome is Outcome.RULE:
+            text = self.detail
+        else:
+            text = f"{self.outcome.value}:{self.detail}" if self.detail else self.outcome.value
+        return f"joined:{text}" if self.joined else text
 
     @property
     def exploration(self) -> bool:

@@ -21,7 +21,7 @@ from completion import metrics, rules
 from completion.debounce import Debounce
 from completion.engine import CompletionEngine
 from completion.inflight import InFlight
-from completion.request import CompletionRequest, CompletionResult
+from completion.request import CompletionRequest, CompletionResult, Outcome
 from models.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 COMPLETION_LOG = "completion "
 
 RunCompletion = Callable[
-    [CompletionEngine, CompletionRequest, threading.Event, Callable[[str], bool]],
+    [CompletionEngine, CompletionRequest, threading.Event, Callable[[str], bool],
+     CompletionResult | None],
     CompletionResult,
 ]
 # Idle work, when no completion runs: first bring the KV cache up to the cursor's prompt
@@ -38,20 +39,22 @@ RunCompletion = Callable[
 # context again (a changed context means evaluating the whole prompt anew).
 SYNC_S = 0.03
 REFRESH_S = 1.0
-FINISHED = ("shown", "shown:exploration", "empty_after_postprocess")
+# Calls that ran the model to its end: their time teaches the debounce how long calls take.
+FINISHED = frozenset({Outcome.SHOWN, Outcome.EMPTY})
 
 
 def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
-                     cancel: threading.Event, watch: Callable[[str], bool]) -> CompletionResult:
+                     cancel: threading.Event, watch: Callable[[str], bool],
+                     screened: CompletionResult | None = None) -> CompletionResult:
     """Run on the model thread, so even a request the client cancelled meanwhile (its
     coroutine is gone) leaves its record in the log: what the model did, and why. A model
     that failed (its process died, it is restarting) answers empty, with its message as
     the result's `problem`: the client is told why (see handlers.ModelUnavailable)."""
     try:
-        result = engine.complete(request, cancel, watch)
+        result = engine.complete(request, cancel, watch, screened)
     except ModelError as exc:
         log.warning("no completion: %s", exc)
-        result = CompletionResult(reason="model_error", problem=str(exc))
+        result = CompletionResult(outcome=Outcome.MODEL_ERROR, problem=str(exc))
     log_completion(request, result)
     return result
 
@@ -64,6 +67,7 @@ def log_completion(request: CompletionRequest, result: CompletionResult) -> None
         return
     fields = {
         "document": request.document_id,
+        "outcome": None if result.outcome is None else result.outcome.value,
         "reason": result.reason,
         "prompt_tokens": result.prompt_tokens,
         "reused_tokens": result.reused_tokens,
@@ -109,7 +113,7 @@ class ModelJobs:
         uri = request.document_id
         if rules.is_secret_file(request):
             # No model call, no wait: the model never reads a credentials file.
-            refused = CompletionResult(reason=rules.SECRET_FILE)
+            refused = CompletionResult(outcome=Outcome.RULE, detail=rules.SECRET_FILE)
             log_completion(request, refused)
             return refused
         self._stop_preparing()
@@ -125,23 +129,28 @@ class ModelJobs:
                         job.abandon()
                     raise
                 if job.request.prefix == request.prefix:
-                    log_completion(request, CompletionResult(result.suggestions, "joined"))
+                    log_completion(request, CompletionResult(result.suggestions, Outcome.JOINED))
                     return result
                 later = engine.instant(request)
                 if later is not None:
-                    later.reason = f"joined:{later.reason}"
+                    later.joined = True
                     log_completion(request, later)
                     return later
                 # It ended with nothing this request can use: ask afresh.
             else:
                 job.cancel.set()
+        # The design's order: the cheap rules and gate 1 first (here, on the loop: no model
+        # work), so that a request they skip is answered at once, then the wait.
+        screened = engine.screen(request)
+        if screened.outcome is not None:
+            log_completion(request, screened)
+            return screened
+        likelihood = screened.gate1.likelihood if screened.gate1 is not None else None
         wait = self.debounce.delay(
-            line_start=not rules.line_before_cursor(request).strip(),
-            score=lambda: engine.likelihood(request),
-        )
+            line_start=not rules.line_before_cursor(request).strip(), score=lambda: likelihood)
         if wait > 0:
             await asyncio.sleep(wait)  # a cancel meanwhile costs no model call
-        job, future = self._start(engine, request)
+        job, future = self._start(engine, request, screened)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -150,13 +159,14 @@ class ModelJobs:
             raise
 
     def _start(self, engine: CompletionEngine, request: CompletionRequest,
+               screened: CompletionResult | None = None,
                ) -> tuple[InFlight, asyncio.Future[CompletionResult]]:
         uri = request.document_id
         job = InFlight(request)
         loop = asyncio.get_running_loop()
         started = loop.time()
         future = loop.run_in_executor(self.executor, self.run, engine, request, job.cancel,
-                                      job.watch)
+                                      job.watch, screened)
         entry = (job, future)
         self._running[uri] = entry
 
@@ -173,7 +183,7 @@ class ModelJobs:
                 except Exception:  # the log's trouble must not cost the answer
                     log.exception("a model call's listener failed")
             # How long calls take where the debounce may wait: after code on the line.
-            if result.reason in FINISHED and rules.line_before_cursor(request).strip():
+            if result.outcome in FINISHED and rules.line_before_cursor(request).strip():
                 self.debounce.model_call(loop.time() - started)
 
         future.add_done_callback(finished)

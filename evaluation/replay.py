@@ -43,6 +43,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from completion.request import Outcome
 from evaluation.corpus import Package, load_corpus
 from evaluation.floor import decode_ms_per_token, local_floors, measure_floor
 from evaluation.lsp_session import ServerSession
@@ -116,7 +117,7 @@ def summarize(
         # The model's own time for a suggestion that was shown, whatever the client did
         # meanwhile: the measure to compare with --naive, whose client shows almost nothing.
         "server_ms_per_shown_call_p50": percentile(
-            (c["total_ms"] for c in calls if str(c.get("reason", "")).startswith("shown")), 0.5
+            (c["total_ms"] for c in calls if c.get("outcome") == Outcome.SHOWN), 0.5
         ),
         # The server's own decode speed while typing, a cross-check of the floor: decode
         # time runs from the first token, so n tokens took n - 1 steps (EOS aside).

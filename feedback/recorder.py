@@ -22,7 +22,7 @@ from completion.predictor.gate import AcceptanceGate, Decision, GateSettings, Mo
 from completion.predictor.history import UserHistory
 from completion.predictor.personal import Personalizer
 from completion.predictor.train import load_prior
-from completion.request import CompletionRequest, CompletionResult, Suggestion
+from completion.request import CompletionRequest, CompletionResult, Outcome, Suggestion
 from feedback.paths import data_dir, default_feedback_path
 from feedback.record import CompletionRecord
 from feedback.retention import RetentionTracker
@@ -40,8 +40,8 @@ UNLOGGED_KEPT = 64  # suggestions made whose requests were not answered yet (or 
 # cached answer is a suggestion logged under the same id, by its own request or, where that
 # was cancelled, at this first delivery: logging it again would overwrite that row's
 # features and gate decisions.)
-NOT_LOGGED = frozenset({"cancelled", "mid_word", "text_after_cursor", "typed_through",
-                        "cached", "model_error", "secret_file"})
+NOT_LOGGED = frozenset({Outcome.CANCELLED, Outcome.RULE, Outcome.TYPED_THROUGH, Outcome.CACHED,
+                        Outcome.MODEL_ERROR})
 
 
 @dataclass(frozen=True)
@@ -184,14 +184,12 @@ class FeedbackRecorder:
             ))
         if self.store is None:
             return None
-        # A request that waited for a running one answers as that one would have: the
-        # reason after "joined:" says what the answer is.
-        reason = result.reason.removeprefix("joined:")
-        if reason == "typed_through_hidden" and result.suggestions:
+        # A request that waited for a running one (joined) answers as that one would have.
+        if result.outcome is Outcome.TYPED_THROUGH_HIDDEN and result.suggestions:
             # A suggestion gate 2 held back, revealed because the user typed its start.
             self._delivered(result.suggestions[0].id, revealed=True)
             return None
-        if reason in NOT_LOGGED:
+        if result.outcome in NOT_LOGGED:
             if shown is not None:  # made by a request that was cancelled: first delivery
                 self._delivered(shown.id, revealed=False)
             return None
@@ -206,7 +204,7 @@ class FeedbackRecorder:
     def _record(self, request: CompletionRequest, result: CompletionResult,
                 ) -> CompletionRecord | None:
         """The log's row for a request, or None for one that decides nothing."""
-        if result.reason.removeprefix("joined:") in NOT_LOGGED | {"typed_through_hidden"}:
+        if result.outcome in NOT_LOGGED or result.outcome is Outcome.TYPED_THROUGH_HIDDEN:
             return None
         shown = result.suggestions[0] if result.suggestions else None
         made = shown or result.hidden

@@ -25,7 +25,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
 from completion.engine import UnknownSuggestionError
-from completion.request import CompletionRequest, CompletionResult, Trigger
+from completion.request import CompletionRequest, CompletionResult, Outcome, Trigger
 from completion.scheduler import log_completion
 from context.positions import (
     UTF16,
@@ -172,7 +172,7 @@ def create_server() -> TactfulServer:
         if ls.feedback is not None:
             position = (params.position.line, params.position.character)
             ls.feedback.completed(request, result, position)
-        if result.reason == "model_error":
+        if result.outcome is Outcome.MODEL_ERROR:
             raise ModelUnavailable(result.problem)
         return to_inline_list(result, doc)
 

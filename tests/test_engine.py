@@ -9,7 +9,7 @@ import pytest
 
 from completion.engine import CompletionEngine, EngineSettings, UnknownSuggestionError
 from completion.generation import generate
-from completion.request import CompletionRequest
+from completion.request import CompletionRequest, CompletionResult, Outcome
 from models.backend import GenerationParams, Prompt
 from models.llama import COLD_CHUNK, PROMPT_CHUNK, LlamaBackend, LlamaSettings
 
@@ -188,3 +188,20 @@ def test_the_end_of_a_prompt_is_evaluated_in_small_chunks(backend: LlamaBackend)
     cold = (evaluated - 1) // COLD_CHUNK  # while more than COLD_CHUNK remain
     tail = evaluated - cold * COLD_CHUNK
     assert looks == cold + -(-tail // PROMPT_CHUNK)
+
+
+@pytest.mark.parametrize(("result", "text"), [
+    (CompletionResult(outcome=Outcome.SHOWN), "shown"),
+    (CompletionResult(outcome=Outcome.SHOWN, detail="exploration"), "shown:exploration"),
+    (CompletionResult(outcome=Outcome.RULE, detail="mid_word"), "mid_word"),
+    (CompletionResult(outcome=Outcome.SKIPPED, detail="unlikely"), "skipped:unlikely"),
+    (CompletionResult(outcome=Outcome.HIDDEN, detail="rejected_here"), "hidden:rejected_here"),
+    (CompletionResult(outcome=Outcome.TYPED_THROUGH, joined=True), "joined:typed_through"),
+    (CompletionResult(outcome=Outcome.JOINED), "joined"),
+    (CompletionResult(outcome=Outcome.EMPTY), "empty_after_postprocess"),
+    (CompletionResult(), ""),
+])
+def test_each_outcome_reads_as_the_feedback_log_has_always_written_it(
+    result: CompletionResult, text: str,
+) -> None:
+    assert result.reason == text

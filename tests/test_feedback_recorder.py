@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from completion.predictor.gate import Decision
-from completion.request import CompletionRequest, CompletionResult, Suggestion, Timings
+from completion.request import CompletionRequest, CompletionResult, Outcome, Suggestion, Timings
 from feedback.recorder import FeedbackRecorder
 from lsp.config import Config
 from lsp.server import recorder_settings
@@ -27,16 +27,17 @@ def request(offset: int) -> CompletionRequest:
 def generated(suggestion: Suggestion, shown: bool) -> CompletionResult:
     gate2 = Decision(shown, "above_threshold" if shown else "below_threshold", 0.4, 0.3)
     return CompletionResult(
-        [suggestion] if shown else [], "shown" if shown else "hidden",
+        [suggestion] if shown else [], Outcome.SHOWN if shown else Outcome.HIDDEN,
         Timings(total_ms=120.0), generated_tokens=5, gate2=gate2,
         features={"sug_chars_log": 2.5, "prefix_chars_log": 3.0},
         hidden=None if shown else suggestion,
     )
 
 
-@pytest.mark.parametrize("reason", ["joined:typed_through", "cached"])
+@pytest.mark.parametrize(("outcome", "joined"), [(Outcome.TYPED_THROUGH, True),
+                                                 (Outcome.CACHED, False)])
 def test_an_answer_that_repeats_a_logged_suggestion_keeps_its_row(
-    tmp_path: Path, reason: str,
+    tmp_path: Path, outcome: Outcome, joined: bool,
 ) -> None:
     # A request that waited for a running completion and then typed through its
     # suggestion, or found it in the cache, answers with that same suggestion: its row
@@ -46,7 +47,7 @@ def test_an_answer_that_repeats_a_logged_suggestion_keeps_its_row(
     first = Suggestion("s1", "* r", 29, "file:///a.py")
     feedback.completed(request(29), generated(first, shown=True), (1, 16))
     rest = Suggestion("s1", "r", 31, "file:///a.py")
-    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    feedback.completed(request(31), CompletionResult([rest], outcome, joined=joined), (1, 18))
     row = feedback.store.get("s1")
     assert row is not None
     assert row["reason"] == "shown" and row["gate2_probability"] == 0.4
@@ -63,16 +64,18 @@ def test_a_joined_answer_that_reveals_a_hidden_suggestion_marks_it_shown(
     feedback.completed(request(29), generated(held_back, shown=False), (1, 16))
     assert feedback.store.get("s2")["shown"] == 0  # type: ignore[index]
     rest = Suggestion("s2", "r", 31, "file:///a.py")
-    feedback.completed(request(31), CompletionResult([rest], "joined:typed_through_hidden"),
-                       (1, 18))
+    revealed = CompletionResult([rest], Outcome.TYPED_THROUGH_HIDDEN, joined=True)
+    feedback.completed(request(31), revealed, (1, 18))
     row = feedback.store.get("s2")
     assert row is not None and row["shown"] == 1 and row["reason"] == "shown:revealed"
     assert row["features"]["sug_chars_log"] == 2.5
 
 
-@pytest.mark.parametrize("reason", ["typed_through", "joined:typed_through", "cached"])
+@pytest.mark.parametrize(("outcome", "joined"), [(Outcome.TYPED_THROUGH, False),
+                                                 (Outcome.TYPED_THROUGH, True),
+                                                 (Outcome.CACHED, False)])
 def test_a_suggestion_whose_request_was_cancelled_is_logged_when_it_reaches_the_user(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, reason: str,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, outcome: Outcome, joined: bool,
 ) -> None:
     # The editor cancelled the request that made it, but the next keystroke's request
     # typed through it: the user saw it, so its row and its outcome must be in the log.
@@ -82,7 +85,7 @@ def test_a_suggestion_whose_request_was_cancelled_is_logged_when_it_reaches_the_
     feedback.made(request(29), generated(made, shown=True))  # its request never answered
     assert feedback.store.get("s3") is None
     rest = Suggestion("s3", "r", 31, "file:///a.py")
-    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    feedback.completed(request(31), CompletionResult([rest], outcome, joined=joined), (1, 18))
     row = feedback.store.get("s3")
     assert row is not None and row["reason"] == "shown" and row["gate2_probability"] == 0.4
     assert row["features"]["sug_chars_log"] == 2.5
@@ -101,7 +104,7 @@ def test_a_hidden_suggestion_of_a_cancelled_request_is_logged_when_typing_reveal
     held_back = Suggestion("s4", "* r", 29, "file:///a.py")
     feedback.made(request(29), generated(held_back, shown=False))
     rest = Suggestion("s4", "r", 31, "file:///a.py")
-    feedback.completed(request(31), CompletionResult([rest], "typed_through_hidden"), (1, 18))
+    feedback.completed(request(31), CompletionResult([rest], Outcome.TYPED_THROUGH_HIDDEN), (1, 18))
     row = feedback.store.get("s4")
     assert row is not None and row["shown"] == 1 and row["reason"] == "shown:revealed"
 
@@ -127,8 +130,8 @@ def test_a_suggestion_delivered_before_its_model_call_reports_is_logged_when_it_
     assert feedback.store is not None
     made = Suggestion("s7", "* r", 29, "file:///a.py")
     rest = Suggestion("s7", "r", 31, "file:///a.py")
-    reason = "typed_through" if shown else "typed_through_hidden"
-    feedback.completed(request(31), CompletionResult([rest], reason), (1, 18))
+    outcome = Outcome.TYPED_THROUGH if shown else Outcome.TYPED_THROUGH_HIDDEN
+    feedback.completed(request(31), CompletionResult([rest], outcome), (1, 18))
     feedback.made(request(29), generated(made, shown=shown))
     row = feedback.store.get("s7")
     assert row is not None and row["shown"] == 1
@@ -146,6 +149,6 @@ def test_typing_reveals_a_hidden_suggestion_its_own_request_logged(tmp_path: Pat
     feedback.completed(request(29), generated(held_back, shown=False), (1, 16))
     assert feedback.store.get("s8")["shown"] == 0  # type: ignore[index]
     rest = Suggestion("s8", "r", 31, "file:///a.py")
-    feedback.completed(request(31), CompletionResult([rest], "typed_through_hidden"), (1, 18))
+    feedback.completed(request(31), CompletionResult([rest], Outcome.TYPED_THROUGH_HIDDEN), (1, 18))
     row = feedback.store.get("s8")
     assert row is not None and (row["shown"], row["reason"]) == (1, "shown:revealed")

@@ -236,16 +236,17 @@ def test_summarize() -> None:
         RegionStats("b", "p", 1, 3, 80, keystrokes=20, typed_chars=20, completed=True),
     ]
     completions = [
-        {"reason": "shown", "prompt_tokens": 100, "reused_tokens": 90, "prompt_ms": 10.0,
-         "generated_tokens": 5, "decode_ms": 40.0, "total_ms": 52.0},
-        {"reason": "cancelled", "prompt_tokens": 100, "reused_tokens": 50, "prompt_ms": 30.0,
-         "total_ms": 31.0},
-        {"reason": "cancelled", "prompt_tokens": 0, "reused_tokens": 0, "prompt_ms": 0.0},
-        {"reason": "text_after_cursor", "prompt_tokens": 0, "reused_tokens": 0,
+        {"outcome": "shown", "reason": "shown", "prompt_tokens": 100, "reused_tokens": 90,
+         "prompt_ms": 10.0, "generated_tokens": 5, "decode_ms": 40.0, "total_ms": 52.0},
+        {"outcome": "cancelled", "reason": "cancelled", "prompt_tokens": 100,
+         "reused_tokens": 50, "prompt_ms": 30.0, "total_ms": 31.0},
+        {"outcome": "cancelled", "reason": "cancelled", "prompt_tokens": 0, "reused_tokens": 0,
          "prompt_ms": 0.0},
+        {"outcome": "rule", "reason": "text_after_cursor", "prompt_tokens": 0,
+         "reused_tokens": 0, "prompt_ms": 0.0},
         # The warm-up before typing is reported apart, not as a model call of the typing.
-        {"document": f"file:///w/a.py{WARM_UP}", "reason": "shown", "prompt_tokens": 900,
-         "reused_tokens": 0, "prompt_ms": 900.0, "total_ms": 1200.0},
+        {"document": f"file:///w/a.py{WARM_UP}", "outcome": "shown", "reason": "shown",
+         "prompt_tokens": 900, "reused_tokens": 0, "prompt_ms": 900.0, "total_ms": 1200.0},
     ]
     s = summarize(rows, regions, completions, peak_rss_mb=512.0)
     assert set(SUMMARY_KEYS) <= set(s)

@@ -73,6 +73,14 @@ class Decision:
     threshold: float | None = None
     exploration: bool = False  # allowed only to keep learning from what the gate hides
 
+    @property
+    def likelihood(self) -> float | None:
+        """P(accept) over the threshold (1 is where it decides), None where no model
+        judged: for the debounce, which starts likelier requests sooner."""
+        if self.probability is None or self.threshold is None:
+            return None
+        return self.probability / max(self.threshold, 1e-6)
+
     def describe(self) -> str:
         if self.probability is None or self.threshold is None:
             return self.reason
@@ -140,15 +148,6 @@ class AcceptanceGate:
         if self._explore():
             return Decision(True, "exploration", p, threshold, exploration=True)
         return Decision(False, "unlikely", p, threshold)
-
-    def score(self, features: Mapping[str, float], language: str) -> float | None:
-        """Gate 1's P(accept) over its threshold (no exploration drawn), None when the gate
-        is off: for the debounce, which starts likelier requests sooner."""
-        s = self.settings
-        if not s.enabled or self._models.prior_pre is None:
-            return None
-        threshold = s.cost.gate1_threshold(s.aggressiveness_for(language))
-        return self.probability(features, "pre") / max(threshold, 1e-6)
 
     def after(
         self, features: Mapping[str, float], language: str, chars: int, invoked: bool
