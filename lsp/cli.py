@@ -188,9 +188,7 @@ def complete(location: str, model: str | None, invoked: bool, workspace: str | N
     from lsp.config import Config
     from lsp.server import _load_engine
 
-    path, line, col = _parse_location(location)
-    text = _read_source(path)
-    offset = _offset_of(text, line, col)
+    path, text, offset = _open_location(location)
     _check_model(model)
     retriever, root, relative = _workspace_retriever(path, workspace)
     config = Config() if model is None else Config(model=model)
@@ -387,9 +385,7 @@ def context_command(location: str, workspace: str | None, budget: int,
     from context.retrieval import fit
     from models.llama import load_tokenizer
 
-    path, line, col = _parse_location(location)
-    text = _read_source(path)
-    offset = _offset_of(text, line, col)
+    path, text, offset = _open_location(location)
     _check_model(model)
     retriever, _, relative = _workspace_retriever(path, workspace)
     count = load_tokenizer(model)
@@ -444,6 +440,13 @@ def _workspace_retriever(path: Path, workspace: str | None) -> tuple[Retriever, 
     click.echo(f"[index of {root}: {report.indexed} files (re)indexed, {report.unchanged} "
                f"unchanged, in {report.seconds:.2f} s]", err=True)
     return Retriever(index), root, relative
+
+
+def _open_location(location: str) -> tuple[Path, str, int]:
+    """FILE:LINE:COL (1-based) as the file, its text and the offset there."""
+    path, line, col = _parse_location(location)
+    text = _read_source(path)
+    return path, text, _offset_of(text, line, col)
 
 
 def _parse_location(location: str) -> tuple[Path, int, int]:
