@@ -213,13 +213,23 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
 @click.option("--model", default=None, help="Model name, .gguf path or hf: reference.")
 @click.option("--engine", default="embedded", show_default=True,
               help='The engine setting: "embedded", or a server as a JSON object.')
+@click.option("--persona", default="exact", show_default=True,
+              type=click.Choice(["exact", "no-multiline", "no-comments", "after-pause", "short"]),
+              help="The developer's habit: takes a right suggestion only if it fits it "
+                   "(no-multiline, no-comments (or strings), after-pause (1 s or more), "
+                   "short (20 chars or fewer)).")
+@click.option("--sessions", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Sets of --files regions typed in a row against one server and one "
+                   "feedback log (set k uses seed SEED+k-1); --json adds every set's "
+                   "figures as `sets`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gate: bool,
                  debounce: bool, settings: tuple[str, ...], seed: int, model: str | None,
-                 engine: str, as_json: bool) -> None:
+                 engine: str, persona: str, sessions: int, as_json: bool) -> None:
     """A simulated developer types held-out code through the real server."""
     _setup_logging("warning")
-    from evaluation.replay import format_table, run_replay
+    from evaluation.corpus import load_corpus
+    from evaluation.replay import format_table, replay_packages
 
     options: dict[str, object] = {} if debounce else {"debounceMs": 0}
     if engine != "embedded":
@@ -231,8 +241,10 @@ def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gat
         except json.JSONDecodeError:
             raise click.BadParameter(f"{item!r}: the value must be JSON",
                                      param_hint="--set") from None
-    summary = run_replay(Path(corpus), Path(out), files=files, cps=cps, naive=naive,
-                         seed=seed, model=model, gate=gate, server_options=options)
+    summary = replay_packages(load_corpus(Path(corpus)), Path(out), files=files, cps=cps,
+                              naive=naive, seed=seed, model=model, gate=gate,
+                              server_options=options, corpus=corpus, persona=persona,
+                              sessions=sessions)
     _emit(summary, format_table(summary), as_json)
 
 

@@ -216,6 +216,11 @@ class ServerSession:
         known = [p for p in peaks if p is not None]
         return sum(known) if known else None
 
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU seconds used so far by the server and all its children:
+        the model worker, and those that have already exited (see `cpu_seconds`)."""
+        return None if self.pid is None else cpu_seconds(self.pid)
+
     def text(self, uri: str) -> str:
         """The document as this client last sent it."""
         return self._texts[uri]
@@ -385,6 +390,22 @@ def child_pids(pid: int) -> list[int]:
     except OSError:
         pass
     return children
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process, of its children that have exited (the
+    kernel adds those to cutime and cstime once it waited for them) and of its live
+    descendants; None where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which may hold spaces and parentheses: the 14th to
+    # 17th fields of the line (utime, stime, cutime, cstime) are the 12th to 15th here.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    ticks = sum(int(f) for f in fields[11:15])
+    own = ticks / os.sysconf("SC_CLK_TCK")
+    return own + sum(c for child in child_pids(pid) if (c := cpu_seconds(child)) is not None)
 
 
 def _is_model_worker(pid: int) -> bool:

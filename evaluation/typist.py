@@ -3,7 +3,8 @@
 How fast they type (`Pacing`), what they accept of a suggestion (`decide`: only what they
 were about to type), and the editor's side of the protocol (`Typist`): one didChange per
 key, an automatic inlineCompletion request after each, `$/cancelRequest` for the one it
-replaces, `tactful/shown`, and the accept command or `tactful/partialAccept`.
+replaces, `tactful/shown`, and the accept command or `tactful/partialAccept`. A persona
+(evaluation.habits) takes only the right suggestions its habit allows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from context.positions import position_at
+from evaluation.habits import Habit, anything
 from evaluation.lsp_session import ServerSession, first_item, item_text
 from evaluation.regions import Region
 
@@ -142,6 +145,9 @@ class RegionStats:
     completed: bool = False  # typed to the end (not stopped by max_seconds)
     text_matches: bool = False  # the document ended exactly as the file reads
     warm_up_ms: float | None = None  # the cold request before typing, not in the metrics
+    # CPU seconds of the server and its children from the end of the warm-up until every
+    # answer was in; None where the session has no process to read.
+    server_cpu_s: float | None = None
 
 
 
@@ -171,7 +177,11 @@ class Typist:
         rows: list[dict[str, Any]],
         clock_zero: float,
         warm_up: bool = True,
+        habit: Habit = anything,
+        cpu_clock: Callable[[], float | None] | None = None,
     ) -> None:
+        """`habit` is the persona's (evaluation.habits); `cpu_clock` reads the CPU seconds
+        the server and its children have used so far (ServerSession.cpu_seconds)."""
         self.session = session
         self.region = region
         self.index = index
@@ -179,6 +189,10 @@ class Typist:
         self.budget_s = budget_s  # typing time left in the run; None: no limit
         self.deadline: float | None = None
         self.warm_up = warm_up
+        self.habit = habit
+        self.cpu_clock = cpu_clock
+        self.language = "python"  # what the session opens documents as
+        self.last_key = 0.0  # when the developer last pressed a key (or accepted)
         self.rows = rows
         self.clock_zero = clock_zero
         self.uri = region.path.resolve().as_uri()
@@ -200,11 +214,13 @@ class Typist:
         if self.warm_up:
             stats.warm_up_ms = await self._warm_up()
         self.session.open(self.uri, region.opened)
-        started = time.perf_counter()
+        cpu_before = self._cpu()
+        started = self.last_key = time.perf_counter()
         if self.budget_s is not None:
             self.deadline = started + self.budget_s
-        # The developer has just pressed Enter to open this line: that key asks too.
-        self._request()
+        # The developer has just pressed Enter to open this line: that key asks too, after
+        # the pause the pacing puts before a line's first key.
+        self._request(self.pacing.base_s * self.pacing.newline_pause)
         while self.pos < len(self.target) and not self._out_of_time():
             key = next_keystroke(self.target, self.pos, self.pacing)
             if await self._pause(key.delay_s):
@@ -212,13 +228,17 @@ class Typist:
             if self._out_of_time():
                 break
             self._insert(key.text)
+            self.last_key = time.perf_counter()
             self.keystrokes += 1
             self.typed_chars += len(key.text)
-            self._request()
+            self._request(key.delay_s)
         stats.seconds = time.perf_counter() - started
         stats.completed = self.pos >= len(self.target)
         stats.text_matches = stats.completed and self.session.text(self.uri) == region.text
         await self._settle()
+        cpu_after = self._cpu()
+        if cpu_before is not None and cpu_after is not None:
+            stats.server_cpu_s = round(cpu_after - cpu_before, 3)
         self.session.close(self.uri)
         stats.keystrokes, stats.typed_chars = self.keystrokes, self.typed_chars
         return stats
@@ -244,6 +264,9 @@ class Typist:
             self.session.close(uri)
         return round((time.perf_counter() - started) * 1000, 1)
 
+    def _cpu(self) -> float | None:
+        return self.cpu_clock() if self.cpu_clock is not None else None
+
     def _out_of_time(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
@@ -252,8 +275,9 @@ class Typist:
         self.cursor += len(text)
         self.pos += len(text)
 
-    def _request(self) -> None:
-        """An automatic request for the cursor, replacing (cancelling) the one in flight."""
+    def _request(self, pause_s: float) -> None:
+        """An automatic request for the cursor, replacing (cancelling) the one in flight;
+        `pause_s` is how long the developer had paused before the key that sent it."""
         previous = self.current
         if previous is not None and not previous.future.done():
             self.session.cancel(previous.msg_id)
@@ -267,7 +291,7 @@ class Typist:
             "keystroke": self.keystrokes, "position": self.pos,
             "sent_s": round(sent - self.clock_zero, 3), "latency_ms": None, "status": "pending",
             "suggestion": None, "suggestion_id": None, "decision": None, "accepted_length": 0,
-            "saved_keystrokes": 0,
+            "saved_keystrokes": 0, "pause_s": round(pause_s, 3),
         }
         request = _Request(msg_id, future, row, sent)
 
@@ -323,6 +347,11 @@ class Typist:
             row["note"] = "range is not the cursor"
             return False
         decision = decide(text, self.target[self.pos :])
+        before = self.session.text(self.uri)[: self.cursor]
+        if decision.kind != "reject" and not self.habit(text, before, self.language,
+                                                        row["pause_s"]):
+            decision = Decision("reject")  # right, but not what this persona takes
+            row["note"] = "not the persona's habit"
         row["decision"] = decision.kind
         if decision.kind == "reject":
             return False  # it stays on screen until the next key: an implicit reject
@@ -330,6 +359,8 @@ class Typist:
         row["accepted_length"] = decision.length
         row["saved_keystrokes"] = keystroke_count(taken, self.pacing)
         self._insert(taken)
+        pause_s = time.perf_counter() - self.last_key  # the accepting key's own pause
+        self.last_key = time.perf_counter()
         if decision.kind == "accept":
             try:
                 await self.session.accept(item)  # the item's command, as the editor runs it
@@ -338,7 +369,7 @@ class Typist:
                 progress(f"tactful.accept failed: {exc}")
         elif suggestion_id is not None:
             self.session.partial_accept(suggestion_id, decision.length)
-        self._request()  # the edit triggers a new request, as any change does
+        self._request(pause_s)  # the edit triggers a new request, as any change does
         return True
 
     async def _settle(self) -> None:

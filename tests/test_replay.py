@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -19,10 +22,18 @@ from completion import metrics
 from context.positions import offset_at
 from evaluation.corpus import Package
 from evaluation.floor import local_floors
-from evaluation.lsp_session import ServerSession
+from evaluation.habits import Habit, anything, single_line
+from evaluation.lsp_session import ServerSession, cpu_seconds
 from evaluation.metrics import percentile
 from evaluation.regions import Region, candidate_starts, make_region, pick_regions
-from evaluation.replay import SUMMARY_KEYS, format_table, replay_packages, summarize
+from evaluation.replay import (
+    SET_KEYS,
+    SUMMARY_KEYS,
+    _Typed,
+    format_table,
+    replay_packages,
+    summarize,
+)
 from evaluation.typist import (
     WARM_UP,
     Decision,
@@ -269,8 +280,65 @@ def test_summarize() -> None:
     assert s["completion_reasons"] == {"cancelled": 2, "shown": 1, "text_after_cursor": 1}
     assert s["regions_completed"] == 1 and s["peak_rss_mb"] == 512.0
     assert s["warm_up_ms_p50"] is None
+    # The rejected one was shown and not taken: one interruption in 50 keys.
+    assert s["interruptions"] == 1 and s["interruptions_per_100_keystrokes"] == 2.0
+    assert s["server_cpu_seconds_per_typing_minute"] is None  # no server process to read
     table = format_table({**s, "floor_ms_per_token": 12.5, "mode": "tactful"})
     assert "| acceptance rate | 0.33 |" in table and "12.50" in table
+    assert "| interruptions per 100 keystrokes (shown, not taken) | 2.0 |" in table
+
+
+def test_server_cpu_is_per_minute_of_typing() -> None:
+    regions = [
+        RegionStats("a", "p", 1, 3, 80, keystrokes=30, seconds=40.0, server_cpu_s=3.0),
+        RegionStats("b", "p", 1, 3, 80, keystrokes=20, seconds=20.0, server_cpu_s=1.5),
+    ]
+    s = summarize([], regions, [], None)
+    assert s["server_cpu_seconds"] == 4.5
+    assert s["server_cpu_seconds_per_typing_minute"] == pytest.approx(4.5)
+    assert s["interruptions_per_100_keystrokes"] == 0.0
+
+
+def test_cpu_seconds_count_live_and_exited_children() -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    before = cpu_seconds(os.getpid())
+    assert before is not None and before > 0
+    child = subprocess.Popen([sys.executable, "-c", burn + "time.sleep(30)"])
+    try:
+        live = None
+        for _ in range(100):  # until the child has burnt its CPU and sleeps
+            live = cpu_seconds(os.getpid())
+            assert live is not None
+            if live - before >= 0.25:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert live is not None and live - before >= 0.25
+    finally:
+        child.kill()
+        child.wait()
+    after = cpu_seconds(os.getpid())  # the child is gone: its time is in cutime now
+    assert after is not None and after - before >= 0.25
+    assert cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def test_each_set_gets_the_completions_of_its_own_time() -> None:
+    typed = _Typed(completions=[{"time": 50.0}, {"time": 150.0}, {"time": 250.0}],
+                   set_starts={1: 100.0, 2: 200.0})
+    # What the server recorded before the first set began is the first set's.
+    assert typed.completions_of(1) == [{"time": 50.0}, {"time": 150.0}]
+    assert typed.completions_of(2) == [{"time": 250.0}]
+    assert _Typed(completions=[{"time": 1.0}]).completions_of(1) == []
+
+
+def test_the_table_shows_every_set() -> None:
+    s = summarize([], [RegionStats("a", "p", 1, 1, 5, keystrokes=10, seconds=6.0,
+                                   server_cpu_s=0.5)], [], None)
+    sets = [{"set": k, "seed": k - 1, **s} for k in (1, 2)]
+    table = format_table({**s, "persona": "short", "sets": sets})
+    assert "Persona short: 2 sets" in table
+    assert "| 2 | 1 | 10 | 0 | – | 0.0 | 0 | 5.00 | 0.0 |" in table
+    assert "Persona" not in format_table({**s, "sets": sets[:1]})
+    assert set(SET_KEYS) <= {"set", "seed", *s}
 
 
 def test_each_region_gets_the_faster_floor_of_those_around_its_server() -> None:
@@ -390,12 +458,14 @@ def _crafted_region(tmp_path: Path) -> Region:
 
 
 async def _type(
-    tmp_path: Path, oracle: Oracle, delay: float, pacing: Pacing, honour_cancel: bool = True
+    tmp_path: Path, oracle: Oracle, delay: float, pacing: Pacing, honour_cancel: bool = True,
+    habit: Habit = anything,
 ) -> tuple[ScriptedSession, list[dict[str, Any]], RegionStats]:
     region = _crafted_region(tmp_path)
     session = ScriptedSession(region, oracle, delay, honour_cancel)
     rows: list[dict[str, Any]] = []
-    typist = Typist(cast(ServerSession, session), region, 0, pacing, None, rows, 0.0)
+    typist = Typist(cast(ServerSession, session), region, 0, pacing, None, rows, 0.0,
+                    habit=habit)
     stats = await typist.run()
     assert stats.completed and stats.text_matches
     assert session.texts[typist.uri] == region.text
@@ -430,6 +500,23 @@ async def test_a_right_suggestion_is_shown_and_accepted(tmp_path: Path) -> None:
     assert len(rows) == 1 + stats.keystrokes + len(accepted)
     assert stats.warm_up_ms is not None and stats.warm_up_ms >= 10
     assert any(e[0] == "close" and e[1].endswith(WARM_UP) for e in session.events)
+
+
+async def test_a_persona_types_through_what_its_habit_refuses(tmp_path: Path) -> None:
+    pacing = Pacing(cps=200, newline_pause=20)
+    # The oracle suggests all that is left: right, and multi-line until the last line.
+    session, rows, _ = await _type(tmp_path, lambda up: up or None, 0.01, pacing,
+                                   habit=single_line)
+    shown = [r for r in rows if r["status"] == "shown"]
+    refused = [r for r in shown if r.get("note") == "not the persona's habit"]
+    assert refused and all("\n" in r["suggestion"] for r in refused)
+    assert all(r["decision"] == "reject" for r in refused)  # not even its first line
+    taken = [r for r in shown if r["decision"] in ("accept", "partial")]
+    assert taken and all("\n" not in r["suggestion"] for r in taken)
+    assert ("accept", taken[0]["suggestion_id"]) in session.events
+    # Each request knows the pause before it: the line's first key's, then each key's own.
+    assert rows[0]["pause_s"] == pytest.approx(pacing.base_s * pacing.newline_pause)
+    assert all(r["pause_s"] >= 0 for r in rows)
 
 
 async def test_a_wrong_suggestion_is_typed_through(tmp_path: Path) -> None:
@@ -524,3 +611,35 @@ def test_replay_through_the_real_server(tmp_path: Path, default_model_path: Path
     assert "did not fit" not in log and "Traceback" not in log
     assert "no known suggestion" not in log and "unknown completion id" not in log
 
+
+
+@pytest.mark.model
+def test_a_persona_types_two_sets_against_one_server(
+        tmp_path: Path, default_model_path: Path) -> None:
+    package = _package(tmp_path / "src", "sqlite-utils", ["sqlite_utils.utils"])
+    out = tmp_path / "out"
+    # Kept short as the test above is: one region per set, a few seconds of typing each.
+    summary = replay_packages(
+        [package], out, files=1, cps=40, region_lines=3, seed=1, max_seconds=10,
+        pacing=Pacing(newline_pause=60), floor_tokens=16,
+        server_options={"threads": 1, "prefixTokens": 256}, gate=False,
+        persona="short", sessions=2,
+    )
+    sets = summary["sets"]
+    assert [(s["set"], s["seed"]) for s in sets] == [(1, 1), (2, 2)]
+    for figures in sets:
+        assert set(SET_KEYS) <= set(figures)
+        assert figures["keystrokes"] > 0
+        assert figures["server_cpu_seconds_per_typing_minute"] > 0
+        assert figures["interruptions_per_100_keystrokes"] is not None
+    # The top level is the last set's.
+    assert {k: summary[k] for k in SUMMARY_KEYS} == {k: sets[-1][k] for k in SUMMARY_KEYS}
+    assert summary["persona"] == "short" and summary["sessions"] == 2
+    # One server for both sets, and one feedback log.
+    assert sorted(p.name for p in out.glob("server-*.log")) == ["server-0.log"]
+    results = json.loads((out / "results.json").read_text())
+    rows = results["requests"]
+    assert {r["set"] for r in rows} == {1, 2}
+    assert all(len(r["suggestion"]) <= 20 for r in rows
+               if r["decision"] in ("accept", "partial"))
+    assert sum(s["requests"] for s in sets) == len(rows)
