@@ -49,7 +49,7 @@ def complete_and_log(engine: CompletionEngine, request: CompletionRequest,
     """Run on the model thread, so even a request the client cancelled meanwhile (its
     coroutine is gone) leaves its record in the log: what the model did, and why. A model
     that failed (its process died, it is restarting) answers empty, with its message as
-    the result's `problem`: the client is told why (see handlers.ModelUnavailable)."""
+    the result's `problem`: the client is told why (see lsp.server.ModelUnavailable)."""
     try:
         result = engine.complete(request, cancel, watch, screened)
     except ModelError as exc:
@@ -111,11 +111,6 @@ class ModelJobs:
                        ) -> CompletionResult:
         """The answer to a request that `engine.instant` could not answer."""
         uri = request.document_id
-        if rules.is_secret_file(request):
-            # No model call, no wait: the model never reads a credentials file.
-            refused = CompletionResult(outcome=Outcome.RULE, detail=rules.SECRET_FILE)
-            log_completion(request, refused)
-            return refused
         self._stop_preparing()
         running = self._running.get(uri)
         if running is not None:
@@ -140,7 +135,8 @@ class ModelJobs:
             else:
                 job.cancel.set()
         # The design's order: the cheap rules and gate 1 first (here, on the loop: no model
-        # work), so that a request they skip is answered at once, then the wait.
+        # work), so that a request they skip (a credentials file among them: the model
+        # never reads one) is answered at once, then the wait.
         screened = engine.screen(request)
         if screened.outcome is not None:
             log_completion(request, screened)
