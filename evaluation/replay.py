@@ -67,7 +67,8 @@ SUMMARY_KEYS = (
     "keystrokes", "shown", "accepted", "acceptance_rate", "chars_saved_per_char_typed",
     "model_calls_per_100_keystrokes", "latency_ms_p50", "latency_ms_p95",
     "floor_ratio_p50", "floor_ratio_p95", "peak_rss_mb", "interruptions_per_100_keystrokes",
-    "chars_accepted", "server_cpu_seconds_per_typing_minute",
+    "chars_accepted", "server_cpu_seconds_per_typing_minute", "suggestions_shown",
+    "suggestion_acceptance_rate", "answers_not_taken_per_100_keystrokes",
 )
 # A set's own figures, as `--json` lists them under `sets`.
 SET_KEYS = ("set", "seed", *SUMMARY_KEYS)
@@ -81,6 +82,17 @@ NAIVE_NOTE = ("naive turns off KV-cache reuse, the acceptance gate, the debounce
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
+
+
+def suggestion_fates(shown: Sequence[dict[str, Any]]) -> dict[str, bool]:
+    """Whether each suggestion the developer saw was taken, at least in part, at any of
+    the answers that carried it (by its id; an answer without one is a suggestion of its
+    own)."""
+    fates: dict[str, bool] = {}
+    for index, row in enumerate(shown):
+        key = row.get("suggestion_id") or f"answer {index}"
+        fates[key] = fates.get(key, False) or row["decision"] in ("accept", "partial")
+    return fates
 
 
 def summarize(
@@ -103,8 +115,11 @@ def summarize(
     calls = [c for c in completions if c.get("prompt_tokens", 0) > 0]
     prompt_tokens = sum(c["prompt_tokens"] for c in calls)
     statuses = Counter(r["status"] for r in rows)
-    # Shown and not taken, not even in part: the developer saw it and typed through it.
-    interruptions = sum(r["decision"] == "reject" for r in shown)
+    suggestions = suggestion_fates(shown)
+    # A suggestion seen and never taken, not even in part, however many keys it stayed on
+    # screen for: typing into ghost text that still matches keeps the same suggestion.
+    interruptions = sum(not taken for taken in suggestions.values())
+    answers_not_taken = sum(r["decision"] == "reject" for r in shown)
     metered = [r for r in regions if r.server_cpu_s is not None]
     typing_minutes = sum(r.seconds for r in metered) / 60
     return {
@@ -120,8 +135,14 @@ def summarize(
         "chars_accepted": sum(r["accepted_length"] for r in shown),
         "chars_saved": saved,
         "chars_saved_per_char_typed": _ratio(saved, keystrokes),
+        "suggestions_shown": len(suggestions),
+        "suggestions_taken": sum(suggestions.values()),
+        "suggestion_acceptance_rate": _ratio(sum(suggestions.values()), len(suggestions)),
         "interruptions": interruptions,
         "interruptions_per_100_keystrokes": _ratio(100 * interruptions, keystrokes),
+        # Counted per answer instead, as the first persona runs did: a suggestion typed
+        # through over ten keys is ten answers, ten "interruptions" if not taken.
+        "answers_not_taken_per_100_keystrokes": _ratio(100 * answers_not_taken, keystrokes),
         "model_calls": len(calls),
         "model_calls_per_100_keystrokes": _ratio(100 * len(calls), keystrokes),
         "latency_ms_p50": percentile(latencies, 0.5),
@@ -445,7 +466,10 @@ def format_table(summary: dict[str, Any]) -> str:
         ("acceptance rate", show(summary["acceptance_rate"])),
         ("chars saved per char typed", show(summary["chars_saved_per_char_typed"], 3)),
         ("model calls per 100 keystrokes", show(summary["model_calls_per_100_keystrokes"], 1)),
-        ("interruptions per 100 keystrokes (shown, not taken)",
+        ("suggestions seen (taken, even in part)",
+         f"{show(summary.get('suggestions_shown'))} ({show(summary.get('suggestions_taken'))})"),
+        ("acceptance rate of suggestions seen", show(summary.get("suggestion_acceptance_rate"))),
+        ("interruptions per 100 keystrokes (seen, never taken)",
          show(summary.get("interruptions_per_100_keystrokes"), 1)),
         ("chars accepted", show(summary.get("chars_accepted"))),
         ("server CPU s per typing minute (model worker included)",
@@ -473,13 +497,15 @@ def format_table(summary: dict[str, Any]) -> str:
         lines += [
             "", f"Persona {summary.get('persona')}: {len(sets)} sets against one server "
             "(the table above is the last)", "",
-            "| set | seed | keystrokes | shown | acceptance rate | interruptions / 100 keys "
-            "| chars accepted | server CPU s / typing min | model calls / 100 keys |",
+            "| set | seed | keystrokes | suggestions seen | acceptance rate "
+            "| interruptions / 100 keys | chars accepted | server CPU s / typing min "
+            "| model calls / 100 keys |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {s['set']} | {s['seed']} | {s['keystrokes']} | {s['shown']} | "
-            f"{show(s['acceptance_rate'])} | {show(s['interruptions_per_100_keystrokes'], 1)} "
+            f"| {s['set']} | {s['seed']} | {s['keystrokes']} | {s['suggestions_shown']} | "
+            f"{show(s['suggestion_acceptance_rate'])} "
+            f"| {show(s['interruptions_per_100_keystrokes'], 1)} "
             f"| {s['chars_accepted']} | {show(s['server_cpu_seconds_per_typing_minute'])} | "
             f"{show(s['model_calls_per_100_keystrokes'], 1)} |"
             for s in sets

@@ -282,10 +282,24 @@ def test_summarize() -> None:
     assert s["warm_up_ms_p50"] is None
     # The rejected one was shown and not taken: one interruption in 50 keys.
     assert s["interruptions"] == 1 and s["interruptions_per_100_keystrokes"] == 2.0
+    assert s["suggestions_shown"] == 3 and s["suggestion_acceptance_rate"] == pytest.approx(2 / 3)
     assert s["server_cpu_seconds_per_typing_minute"] is None  # no server process to read
     table = format_table({**s, "floor_ms_per_token": 12.5, "mode": "tactful"})
     assert "| acceptance rate | 0.33 |" in table and "12.50" in table
-    assert "| interruptions per 100 keystrokes (shown, not taken) | 2.0 |" in table
+    assert "| interruptions per 100 keystrokes (seen, never taken) | 2.0 |" in table
+
+
+def test_a_suggestion_typed_through_is_one_suggestion() -> None:
+    """Ghost text the developer types into stays the same suggestion: seen over three
+    answers and never taken, it is one interruption; taken at its last answer, none."""
+    seen = [("a", "reject"), ("a", "reject"), ("a", "reject"), ("b", "reject"), ("b", "partial")]
+    rows = [_row("shown", latency_ms=10.0, suggestion_id=sid, decision=decision)
+            for sid, decision in seen]
+    s = summarize(rows, [RegionStats("a", "p", 1, 3, 80, keystrokes=50)], [], None)
+    assert s["suggestions_shown"] == 2 and s["suggestions_taken"] == 1
+    assert s["interruptions"] == 1 and s["interruptions_per_100_keystrokes"] == 2.0
+    assert s["answers_not_taken_per_100_keystrokes"] == 8.0
+    assert s["suggestion_acceptance_rate"] == 0.5
 
 
 def test_server_cpu_is_per_minute_of_typing() -> None:
