@@ -438,7 +438,8 @@ _DAYS_OPTION = click.option("--days", default=None, type=float,
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
 def stats_command(log_path: str | None, days: float | None, html: str | None,
                   as_json: bool) -> None:
-    """Acceptance, shown and hidden, latency and retention, by language and by day."""
+    """Acceptance, shown and hidden, latency and retention, by language and by day; and
+    what the gate did: calls skipped, suggestions hidden, and what that saved or cost."""
     from feedback.report import write_html_report
     from feedback.stats import compute_stats, format_stats
 

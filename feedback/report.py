@@ -27,7 +27,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 2em; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.2em 0.7em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, .note { text-align: left; }
 thead th { border-bottom: 1px solid #888; }
 tbody + tbody { border-top: 1px solid #ccc; }
 figure { margin: 1em 0 2em; }
@@ -180,11 +180,18 @@ def _retention(stats: Stats) -> Figure | None:
 
 
 def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    note = len(table.headers) - 1 if table.note_column else None
+
+    def cell(tag: str, i: int, text: str) -> str:
+        kind = ' class="note"' if i == note else ""
+        return f"<{tag}{kind}>{html.escape(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(table.headers))
     bodies = "".join(
         "<tbody>" + "".join(
-            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            "<tr>" + "".join(cell("td", i, text) for i, text in enumerate(row)) + "</tr>"
             for row in section) + "</tbody>"
         for section in table.sections)
-    return (f"<h2>{html.escape(table.title)}</h2>"
+    about = f"<p>{html.escape(table.about)}</p>" if table.about else ""
+    return (f"<h2>{html.escape(table.title)}</h2>{about}"
             f"<table><thead><tr>{head}</tr></thead>{bodies}</table>")

@@ -1,13 +1,14 @@
 """The log summed up: what was asked, what was shown, what was taken and what stayed.
 
 `compute_stats` reads the rows once and groups them overall, by language and by local
-day; `tables` lays the numbers out once for both the terminal (`format_stats`) and the
-HTML report.
+day, and sums up what the acceptance gate did (`GateEffect`); `tables` lays the numbers
+out once for both the terminal (`format_stats`) and the HTML report.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ from feedback.store import FeedbackStore
 
 ALL = "all"
 NO_VALUE = "-"
+# Gate 1's reasons for letting a request through unjudged: the user asked, or the gate is off.
+UNGATED = frozenset({"manual", "gate_off"})
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,132 @@ class Group:
 
 
 @dataclass
+class GateEffect:
+    """What the two gates did for this user, and what it saved or may have cost.
+
+    What a hidden suggestion would have met is read off the exploration slice: suggestions
+    gate 2 would have hidden, shown anyway at random (`explorationPercent`), so the user's
+    answers to them stand for their answers to the hidden ones.
+    """
+
+    reached: int = 0  # requests a gate judged; manual ones never are
+    skipped: int = 0  # gate 1 saved the model call
+    hidden: int = 0  # held back by gate 2, and never shown
+    revealed: int = 0  # held back by gate 2, then shown as the user typed its start
+    chosen: Group = field(default_factory=Group)  # shown on the gates' own judgement
+    explored_gate2: Group = field(default_factory=Group)  # gate 2 would have hidden it
+    explored_gate1: Group = field(default_factory=Group)  # gate 1 would have skipped it
+    model_ms: list[float] = field(default_factory=list, repr=False)  # every model call
+    gated_model_ms: list[float] = field(default_factory=list, repr=False)  # of `reached`
+
+    def add(self, row: dict[str, Any]) -> None:
+        # .get: a row of an older schema, or built by hand, may lack a column: not logged.
+        judged = (row.get("gate1_reason") not in (None, *UNGATED)
+                  or row.get("gate2_probability") is not None)
+        self.reached += judged
+        if row["gate1"] == "skipped":
+            self.skipped += 1
+        elif row["gate1"] == "generated" and (ms := model_ms(row)) is not None:
+            self.model_ms.append(ms)
+            if judged:
+                self.gated_model_ms.append(ms)
+        held_back = row.get("gate2_decision") == "hidden"
+        if not row["shown"]:
+            self.hidden += held_back
+        elif row.get("exploration"):
+            (self.explored_gate2 if explored_by_gate2(row) else self.explored_gate1).add(row)
+        elif held_back:
+            self.revealed += 1
+        elif judged:
+            self.chosen.add(row)
+
+    @property
+    def skipped_share(self) -> float | None:
+        return self.skipped / self.reached if self.reached else None
+
+    @property
+    def hidden_share(self) -> float | None:
+        return self.hidden / self.reached if self.reached else None
+
+    @property
+    def interruptions_avoided(self) -> float | None:
+        """Estimate: the hidden suggestions the user would have turned down."""
+        if not self.hidden:
+            return 0.0  # nothing hidden: nothing to estimate
+        rate = self.explored_gate2.acceptance_rate
+        return None if rate is None else self.hidden * (1 - rate)
+
+    @property
+    def accepts_possibly_lost(self) -> float | None:
+        """Estimate: the hidden suggestions the user would have taken."""
+        if not self.hidden:
+            return 0.0
+        rate = self.explored_gate2.acceptance_rate
+        return None if rate is None else self.hidden * rate
+
+    @property
+    def median_model_ms(self) -> float | None:
+        # Like for like: skipped requests reached the gate, and a manual request's call
+        # can take far longer (a bigger context); all calls only if none was gated.
+        return percentile(sorted(self.gated_model_ms or self.model_ms), 0.5)
+
+    @property
+    def model_ms_saved(self) -> float | None:
+        """Estimate: the skipped calls, each as long as the median call that was made."""
+        if not self.skipped:
+            return 0.0
+        median = self.median_model_ms
+        return None if median is None else self.skipped * median
+
+    @property
+    def model_ms_spent(self) -> float:
+        return sum(self.model_ms)
+
+    def summary(self) -> dict[str, Any]:
+        def acceptance(g: Group) -> dict[str, Any]:
+            return {"acceptance_rate": g.acceptance_rate, "decided": g.decided}
+
+        return {
+            "reached": self.reached, "skipped": self.skipped, "hidden": self.hidden,
+            "revealed": self.revealed, "skipped_share": self.skipped_share,
+            "hidden_share": self.hidden_share,
+            "chosen": acceptance(self.chosen),
+            "exploration_gate2": acceptance(self.explored_gate2),
+            "exploration_gate1": acceptance(self.explored_gate1),
+            "estimated_interruptions_avoided": self.interruptions_avoided,
+            "estimated_accepts_possibly_lost": self.accepts_possibly_lost,
+            "model_calls": len(self.model_ms),
+            "median_model_ms": self.median_model_ms,
+            "estimated_model_ms_saved": self.model_ms_saved,
+            "model_ms_spent": self.model_ms_spent,
+        }
+
+
+def model_ms(row: dict[str, Any]) -> float | None:
+    """The model's wall time on one call: prompt and decode, or the whole request where
+    those were not logged. None for a call that reported no time (the timings' default)."""
+    prompt, decode = row.get("prompt_ms"), row.get("decode_ms")
+    ms = prompt + decode if prompt is not None and decode is not None else row.get("total_ms")
+    return ms if ms else None
+
+
+def explored_by_gate2(row: dict[str, Any]) -> bool:
+    """Whether an exploration row was gate 2's (below its threshold) rather than gate 1's;
+    the log's one `exploration` column holds either. Without a logged threshold, gate 1's
+    reason says whether it was gate 1's."""
+    p, threshold = row.get("gate2_probability"), row.get("gate2_threshold")
+    if p is not None and threshold is not None:
+        return bool(p < threshold)
+    return row.get("gate1_reason") != "exploration"
+
+
+@dataclass
 class Stats:
     overall: Group
     by_language: dict[str, Group]
     by_day: dict[str, Group]  # "YYYY-MM-DD" in local time, oldest first
     since: float | None = None
+    gate: GateEffect = field(default_factory=GateEffect)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -129,6 +253,7 @@ class Stats:
             ALL: self.overall.summary(),
             "by_language": {k: g.summary() for k, g in self.by_language.items()},
             "by_day": {k: g.summary() for k, g in self.by_day.items()},
+            "gate": self.gate.summary(),
         }
 
 
@@ -136,12 +261,14 @@ def compute_stats(store: FeedbackStore, since: float | None = None) -> Stats:
     overall = Group()
     by_language: dict[str, Group] = {}
     by_day: dict[str, Group] = {}
+    gate = GateEffect()
     for row in store.rows(since=since):
         overall.add(row)
         by_language.setdefault(row["language"] or "?", Group()).add(row)
         by_day.setdefault(day_of(row["time"]), Group()).add(row)
+        gate.add(row)
     languages = sorted(by_language.items(), key=lambda kv: (-kv[1].requests, kv[0]))
-    return Stats(overall, dict(languages), dict(sorted(by_day.items())), since)
+    return Stats(overall, dict(languages), dict(sorted(by_day.items())), since, gate)
 
 
 def day_of(timestamp: float) -> str:
@@ -165,6 +292,8 @@ class Table:
     title: str
     headers: list[str]
     sections: list[list[list[str]]]  # groups of rows (overall, languages, days)
+    about: str = ""  # a sentence under the title: how to read the table
+    note_column: bool = False  # the last column is words, aligned left like the first
 
 
 def tables(stats: Stats) -> list[Table]:
@@ -193,12 +322,49 @@ def tables(stats: Stats) -> list[Table]:
     return [
         Table("Requests", ["", "requests", "generated", "skipped (gate 1)", "shown",
                            "hidden (gate 2)", "p50 ms", "p95 ms"], grouped(requests)),
+        gate_table(stats.gate),
         Table("Outcomes of shown suggestions",
               ["", "shown", *OUTCOMES, "undecided", "acceptance"], grouped(outcomes)),
         Table("Retention (edit distance to the accepted text later)",
               ["", "taken", *(f"{c} {h}" for c in checkpoints for h in ("n", "dist", "same"))],
               grouped(retention)),
     ]
+
+
+def gate_table(gate: GateEffect) -> Table:
+    def acceptance(label: str, g: Group, note: str) -> list[str]:
+        return [label, _share(g.acceptance_rate), f"of {g.decided:,} decided{note}"]
+
+    shown_later = (f"; {gate.revealed:,} more shown once you typed their start"
+                   if gate.revealed else "")
+    median = gate.median_model_ms
+    return Table(
+        "What the gate did", ["", "value", "detail"], [
+            [["requests the gate judged", _int(gate.reached),
+              "manual requests never are" if gate.reached
+              else "none: the gate was off, or every request was manual"],
+             ["model calls skipped (gate 1)", _int(gate.skipped),
+              f"{_share(gate.skipped_share)} of them"],
+             ["suggestions hidden (gate 2)", _int(gate.hidden),
+              f"{_share(gate.hidden_share)} of them{shown_later}"]],
+            [acceptance("acceptance: shown as the gate chose", gate.chosen, ""),
+             acceptance("acceptance: exploration past gate 2", gate.explored_gate2,
+                        ": would have been hidden"),
+             acceptance("acceptance: exploration past gate 1", gate.explored_gate1,
+                        ": would have been skipped")],
+            [["interruptions avoided (estimate)", _about(gate.interruptions_avoided),
+              "hidden × (1 - exploration acceptance past gate 2)"],
+             ["accepts possibly lost (estimate)", _about(gate.accepts_possibly_lost),
+              "hidden × exploration acceptance past gate 2"],
+             ["model time saved (estimate)", _duration(gate.model_ms_saved),
+              f"skipped × median model call ({_ms(median)} ms), wall time of your own calls"],
+             ["model time spent", _duration(gate.model_ms_spent),
+              f"{len(gate.model_ms):,} model calls, manual ones included"]],
+        ],
+        about="Exploration shows, at random, a few suggestions the gate would have held back: "
+              "your answers to those estimate what the hidden ones would have met.",
+        note_column=True,
+    )
 
 
 def format_stats(stats: Stats) -> str:
@@ -212,14 +378,17 @@ def _text_table(table: Table) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(table.headers, *rows,
                                                                   strict=True)]
 
+    words = {0, len(widths) - 1} if table.note_column else {0}
+
     def line(cells: Iterable[str]) -> str:
-        # The first column is a label (left-aligned); the others are numbers.
-        parts = [cell.ljust(w) if i == 0 else cell.rjust(w)
+        # Labels and notes are left-aligned; the other columns are numbers.
+        parts = [cell.ljust(w) if i in words else cell.rjust(w)
                  for i, (cell, w) in enumerate(zip(cells, widths, strict=True))]
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    out = [table.title, line(table.headers), rule]
+    about = textwrap.wrap(table.about, width=90)
+    out = [table.title, *about, line(table.headers), rule]
     for n, section in enumerate(table.sections):
         if n:
             out.append(rule)
@@ -245,3 +414,17 @@ def _number(value: float | None) -> str:
 
 def _share(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value:.1%}"
+
+
+def _about(value: float | None) -> str:
+    """An estimated count: rounded, and marked as not counted."""
+    return NO_VALUE if value is None else f"~{value:,.0f}"
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return NO_VALUE
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
