@@ -10,8 +10,12 @@ user's typing rhythm and to how long the model takes here:
   answer is worth having even if the key then comes;
 - otherwise (a model slower than the user's typing) wait a little longer than the user's
   usual gap between keys, so that a key on the usual beat replaces this request before
-  it costs anything; half as long where the acceptance predictor finds the place likely
-  (Copilot too scales its delay by its contextual filter's score).
+  it costs anything; where the acceptance predictor finds the place likely, with half the
+  margin over that gap (Copilot too scales its delay by its contextual filter's score).
+  Half the whole wait was tried: shorter than the gap, it started a likely request before
+  each key on the beat. In a persona replay on the dev corpus (3 sets of 4 regions) the
+  server then made 56 model calls per 100 keys against 27, and used 55 CPU seconds per
+  minute of typing against 47, and took 1,326 accepted characters against 931.
 
 Waiting after a call that came to nothing (hidden, empty, typed away from) was tried and
 left out: in the typing replay it cut model calls by three quarters and accepted
@@ -39,7 +43,7 @@ class DebounceSettings:
     fixed_ms: int | None = None  # a fixed wait instead of the adaptive one (0: none)
     slack: float = 1.5  # × the usual gap: a key on the usual beat comes first
     likely_score: float = 2.0  # gate 1's P(accept) / its threshold that counts as likely
-    likely: float = 0.5  # × the wait, for a likely request
+    likely: float = 0.5  # × the slack's margin over the usual gap, for a likely request
     max_ms: float = 400.0
 
 
@@ -81,6 +85,8 @@ class Debounce:
         call = self.usual_call()
         if call is None or call <= gap:
             return 0.0
-        wait = min(gap * s.slack, s.max_ms / 1000)
+        slack = s.slack
         likely = score()
-        return wait * s.likely if likely is not None and likely >= s.likely_score else wait
+        if likely is not None and likely >= s.likely_score:
+            slack = 1 + (slack - 1) * s.likely
+        return min(gap * slack, s.max_ms / 1000)

@@ -125,7 +125,7 @@ class FeedbackRecorder:
             log.error("%s; completions go on, decisions are not recorded", self.problem)
         self.retention = RetentionTracker(self.store, get_text) if self.store else None
         self.personalizer = Personalizer(
-            self.gate, self._examples, data_dir() / "predictor"
+            self.gate, self._examples, data_dir() / "predictor", calls=self._calls
         )
         self.personalize = settings.personalize
         if self.personalize and self.store is not None:
@@ -145,6 +145,11 @@ class FeedbackRecorder:
         if self.store is None:
             return []
         return [(f, taken) for f, taken, _ in self.store.decided_examples()]
+
+    def _calls(self) -> list[tuple[dict[str, float], bool]]:
+        if self.store is None:
+            return []
+        return [(f, taken) for f, taken, _ in self.store.call_examples()]
 
     # -- what the engine decided ----------------------------------------------------------
 

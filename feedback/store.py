@@ -313,6 +313,22 @@ class FeedbackStore:
             params)
         return [(json.loads(features), outcome in TAKEN, t) for features, outcome, t in rows]
 
+    def call_examples(
+        self, since_time: float | None = None
+    ) -> list[tuple[dict[str, float], bool, float]]:
+        """(features, taken, time) of every model call gate 1 let run on its own (not one
+        the user asked for), oldest first: what gate 1 learns from. A call is worth its
+        cost only if the user took what it made; one that came back empty, was hidden by
+        gate 2 or was turned down was wasted. Shown suggestions still undecided are left
+        out: their fate is unknown."""
+        where, params = _filters(since=since_time)
+        rows = self._reader.execute(
+            f"SELECT features, outcome, time FROM {TABLE} WHERE gate1 = 'generated' AND "
+            f"COALESCE(gate1_reason, '') != 'manual' AND (shown = 0 OR outcome IS NOT NULL) "
+            f"AND features IS NOT NULL AND features != '{{}}'{where} ORDER BY time",
+            params)
+        return [(json.loads(features), outcome in TAKEN, t) for features, outcome, t in rows]
+
     def columns(self) -> list[tuple[str, str]]:
         """(name, declared SQLite type) of each column, in table order."""
         return [(c.name, c.type) for c in sqlite_utils.Database(self._reader)[TABLE].columns]

@@ -253,6 +253,21 @@ def test_decided_examples(store: FeedbackStore) -> None:
     assert [t for _, _, t in store.decided_examples(since_time=2.0)] == [2.0, 4.0]
 
 
+def test_call_examples_are_every_call_gate1_let_run(store: FeedbackStore) -> None:
+    store.record(rec("taken", time=1.0, shown=True, features={"i": 1.0}))
+    store.set_outcome("taken", "partial")
+    store.record(rec("turned_down", time=2.0, shown=True, features={"i": 2.0}))
+    store.set_outcome("turned_down", "rejected")
+    store.record(rec("hidden", time=3.0, gate2_decision="hidden", features={"i": 3.0}))
+    store.record(rec("empty", time=4.0, features={"i": 4.0}))  # the model made nothing
+    store.record(rec("undecided", time=5.0, shown=True, features={"i": 5.0}))
+    store.record(rec("skipped", time=6.0, gate1="skipped", features={"i": 6.0}))
+    store.record(rec("asked", time=7.0, gate1_reason="manual", features={"i": 7.0}))
+    assert store.call_examples() == [
+        ({"i": 1.0}, True, 1.0), ({"i": 2.0}, False, 2.0), ({"i": 3.0}, False, 3.0),
+        ({"i": 4.0}, False, 4.0)]
+
+
 def test_count_and_rows_filter(store: FeedbackStore) -> None:
     store.record(rec("a", time=1.0, language="python", shown=True))
     store.record(rec("b", time=2.0, language="go", shown=True))

@@ -132,6 +132,28 @@ def test_exploration_shows_a_slice_of_what_would_be_hidden_and_marks_it() -> Non
     assert all(not r.exploration for r in results if not r.suggestions)
 
 
+def test_exploration_grows_while_nothing_is_shown_and_falls_back_once_something_is() -> None:
+    g = gate(0.9, 0.01, exploration=0.05, quiet_step=10, max_exploration=0.5)
+    e = engine(ScriptedBackend("result += v"), g)
+    assert g.exploration_rate() == 0.05
+    results = [e.complete(request(SOURCE + "#" * i + "\n        ")) for i in range(400)]
+    # Every suggestion would be hidden; a fixed 5% would show about 20 of 400, and after a
+    # spell of 10 refusals the share has doubled, so far more are shown, none for long.
+    shown = [i for i, r in enumerate(results) if r.suggestions]
+    assert len(shown) > 30
+    assert max(b - a for a, b in zip([-1, *shown], shown, strict=False)) <= 90
+    g.quiet = 1000
+    assert g.exploration_rate() == 0.5  # capped: the gate still hides half
+    g.after({**dict.fromkeys(feature_names("post"), 0.0)}, "python", 10, invoked=True)
+    assert g.quiet == 0 and g.exploration_rate() == 0.05  # something shown: back to 5%
+
+
+def test_no_exploration_stays_none_however_quiet() -> None:
+    g = gate(0.01, 0.01, exploration=0.0)
+    g.quiet = 10_000
+    assert g.exploration_rate() == 0.0
+
+
 def test_no_suggestions_in_comments_when_switched_off() -> None:
     backend = ScriptedBackend("more words")
     text = "x = 1\n# this comment says "
@@ -444,6 +466,33 @@ def test_the_personalizer_fits_in_a_child_process_and_swaps_the_models_in(
     fresh = AcceptanceGate(Models(*prior))
     Personalizer(fresh, lambda: [], tmp_path).load_saved()
     assert fresh.models.personal_post is not None
+
+
+def test_gate1_learns_from_every_call_it_let_run_not_only_from_decisions(
+    tmp_path: Path,
+) -> None:
+    """A user whose model calls on empty lines come to nothing (empty, hidden): gate 2's
+    decisions never see those calls, gate 1's model learns that they are wasted."""
+    from completion.predictor.personal import Personalizer
+
+    prior = load_prior()
+    assert prior is not None
+    g = AcceptanceGate(Models(*prior))
+    decided = personal_examples(120, 4)
+    wasted = []
+    for f, _ in personal_examples(200, 5):
+        wasted.append(({**f, "line_empty": 1.0}, False))
+    calls = [*decided, *wasted]
+    thread = Personalizer(g, lambda: decided, tmp_path, calls=lambda: calls).retrain()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert g.models.personal_pre is not None
+    on_empty_line = {**decided[0][0], "line_empty": 1.0}
+    elsewhere = {**decided[0][0], "line_empty": 0.0}
+    assert g.probability(on_empty_line, "pre") < g.probability(elsewhere, "pre") / 2
+    fresh = AcceptanceGate(Models(*prior))
+    Personalizer(fresh, lambda: decided, tmp_path / "other").retrain().join(timeout=120)  # type: ignore[union-attr]
+    assert fresh.probability(on_empty_line, "pre") > g.probability(on_empty_line, "pre")
 
 
 def test_the_fit_runs_at_the_lowest_priority(

@@ -59,6 +59,12 @@ class GateSettings:
     by_language: Mapping[str, Aggressiveness] = field(default_factory=dict)
     in_comments: bool = True  # suggest inside comments and strings
     exploration: float = 0.05  # share of would-be-hidden suggestions shown anyway
+    # Exploration grows by its own share for every this many refusals in a row (skipped
+    # calls, hidden suggestions) since something was last shown, up to `max_exploration`:
+    # a gate that has learned to say no to everything keeps asking the user, and so can
+    # learn that it was wrong, instead of falling silent for good.
+    quiet_step: int = 20
+    max_exploration: float = 0.5
     cost: CostModel = field(default_factory=CostModel)
 
     def aggressiveness_for(self, language: str) -> str:
@@ -108,6 +114,7 @@ class AcceptanceGate:
         self.settings = settings or GateSettings()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self.quiet = 0  # refusals since a suggestion was last let through to the user
 
     @property
     def models(self) -> Models:
@@ -145,7 +152,7 @@ class AcceptanceGate:
         threshold = s.cost.gate1_threshold(s.aggressiveness_for(language))
         if p >= threshold:
             return Decision(True, "likely", p, threshold)
-        if self._explore():
+        if self._explore(refused=True):
             return Decision(True, "exploration", p, threshold, exploration=True)
         return Decision(False, "unlikely", p, threshold)
 
@@ -155,20 +162,41 @@ class AcceptanceGate:
         """Gate 2: is this suggestion worth the user's reading time?"""
         s = self.settings
         if invoked:
-            return Decision(True, "manual")
+            return self._let_through(Decision(True, "manual"))
         if not s.enabled or self._models.prior_post is None:
-            return Decision(True, "gate_off")
+            return self._let_through(Decision(True, "gate_off"))
         p = self.probability(features, "post")
         threshold = s.cost.threshold(chars, s.aggressiveness_for(language))
         if p >= threshold:
-            return Decision(True, "worth_showing", p, threshold)
-        if self._explore():
-            return Decision(True, "exploration", p, threshold, exploration=True)
+            return self._let_through(Decision(True, "worth_showing", p, threshold))
+        if self._explore(refused=False):
+            return self._let_through(
+                Decision(True, "exploration", p, threshold, exploration=True))
+        with self._lock:
+            self.quiet += 1
         return Decision(False, "not_worth_showing", p, threshold)
 
-    def _explore(self) -> bool:
+    def exploration_rate(self) -> float:
+        """The share of refusals let through now: the setting, grown by the quiet spell."""
+        s = self.settings
+        if s.exploration <= 0:
+            return 0.0
+        grown = s.exploration * (1 + self.quiet / max(s.quiet_step, 1))
+        return min(max(grown, s.exploration), max(s.max_exploration, s.exploration))
+
+    def _let_through(self, decision: Decision) -> Decision:
         with self._lock:
-            return self._random.random() < self.settings.exploration
+            self.quiet = 0
+        return decision
+
+    def _explore(self, refused: bool) -> bool:
+        """Whether to let this refusal through anyway; a gate-1 refusal that is not lets
+        the quiet spell grow (gate 2 counts its own)."""
+        with self._lock:
+            explore = self._random.random() < self.exploration_rate()
+            if refused and not explore:
+                self.quiet += 1
+            return explore
 
 
 def logit(p: float) -> float:

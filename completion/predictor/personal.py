@@ -1,10 +1,14 @@
 """Personalization: the user's own models, retrained in the background from their events.
 
-Every `retrain_every` decided suggestions (and once at start), both stages are refitted on
-all of the user's decided suggestions and swapped into the gate; a completion never waits
-for it. The fit runs in a child process (`python -m completion.predictor.personal`): the
-server never loads scikit-learn (a hundred megabytes it would keep for good) and the fit
-never holds the server's GIL. The models are saved next to the feedback log, so a restart
+Every `retrain_every` decided suggestions (and once at start), both stages are refitted and
+swapped into the gate; a completion never waits for it. Gate 2's model learns from the
+user's decided suggestions: was a shown one taken? Gate 1's learns from every model call
+it let run: did the call make something the user took? A call that came back empty or
+hidden is as wasted as one turned down, and only gate 1 can save its cost.
+
+The fit runs in a child process (`python -m completion.predictor.personal`): the server
+never loads scikit-learn (a hundred megabytes it would keep for good) and the fit never
+holds the server's GIL. The models are saved next to the feedback log, so a restart
 keeps them. Acceptance only ever trains this predictor, never the model that writes code.
 """
 
@@ -45,9 +49,13 @@ class Personalizer:
         examples: Callable[[], Examples],
         directory: Path,
         retrain_every: int = RETRAIN_EVERY,
+        calls: Callable[[], Examples] | None = None,
     ) -> None:
+        """`examples`: decided suggestions, for gate 2; `calls`: model calls gate 1 let
+        run (by default the same decided suggestions)."""
         self._gate = gate
         self._examples = examples
+        self._calls = calls or examples
         self._directory = directory
         self._every = retrain_every
         self._since = 0
@@ -96,9 +104,10 @@ class Personalizer:
             examples = [(dict(f), bool(y)) for f, y in self._examples()]
             if len(examples) < MIN_PERSONAL_EVENTS or len(examples) == self.trained_on:
                 return  # nothing to fit, or nothing new: spare the child process
+            calls = [(dict(f), bool(y)) for f, y in self._calls()]
             self._directory.mkdir(parents=True, exist_ok=True)
             data = self._directory / "examples.json"
-            data.write_text(json.dumps(examples))
+            data.write_text(json.dumps({"post": examples, "pre": calls}))
             done = subprocess.run(
                 [sys.executable, "-m", "completion.predictor.personal", str(data),
                  str(self._directory)],
@@ -117,15 +126,20 @@ class Personalizer:
             log.exception("personalizing the acceptance predictor failed; keeping the last one")
 
 
-def fit_and_save(examples: Examples, directory: Path, prior_dir: Path = PRIOR_DIR) -> bool:
-    """Fit both personal stages and write them (atomically); False if too few decisions."""
+def fit_and_save(
+    examples: Examples, directory: Path, prior_dir: Path = PRIOR_DIR,
+    calls: Examples | None = None,
+) -> bool:
+    """Fit both personal stages and write them (atomically); False if too few decisions.
+    Gate 2's model is fitted on `examples`, gate 1's on `calls` (by default the same)."""
     prior = load_prior(prior_dir)
     if prior is None:
         raise ModelFileError(f"no prior in {prior_dir}")
     fitted: dict[Stage, bytes] = {}
     for stage, stage_prior in zip(("pre", "post"), prior, strict=True):
         names = feature_names(stage)  # type: ignore[arg-type]
-        rows = [({n: f.get(n, 0.0) for n in names}, label) for f, label in examples]
+        source = calls if stage == "pre" and calls is not None else examples
+        rows = [({n: f.get(n, 0.0) for n in names}, label) for f, label in source]
         data = fit_personal(rows, stage_prior, stage)  # type: ignore[arg-type]
         if data is None:
             return False
@@ -146,8 +160,11 @@ def main(argv: list[str]) -> int:
         # cores; niced, 1.0. The fit can wait; the user's next suggestion cannot.
         os.nice(19)
     examples_path, directory = Path(argv[0]), Path(argv[1])
-    examples = [(f, bool(y)) for f, y in json.loads(examples_path.read_text())]
-    return 0 if fit_and_save(examples, directory) else TOO_FEW
+    data = json.loads(examples_path.read_text())
+    if isinstance(data, list):  # decided suggestions alone: both stages learn from them
+        data = {"post": data, "pre": data}
+    examples, calls = ([(f, bool(y)) for f, y in data[key]] for key in ("post", "pre"))
+    return 0 if fit_and_save(examples, directory, calls=calls) else TOO_FEW
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ PERSONAL_HABITS = frozenset({
 # it, ten cannot.
 PERSONAL_SHRINKAGE = 10.0
 # What `fit_personal` writes; personal files of another form are refitted at start.
-PERSONAL_FORM = "habit_offset_pauses"
+PERSONAL_FORM = "habit_offset_pauses_calls"
 MIN_PERSONAL_EVENTS = 30
 MIN_PER_CLASS = 5
 
