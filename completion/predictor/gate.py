@@ -190,8 +190,8 @@ class AcceptanceGate:
         return decision
 
     def _explore(self, refused: bool) -> bool:
-        """Whether to let this refusal through anyway; a gate-1 refusal that is not lets
-        the quiet spell grow (gate 2 counts its own)."""
+        """Whether to let this refusal through anyway. A gate-1 refusal that stands adds to
+        the quiet spell here; gate 2 adds its own in `after`."""
         with self._lock:
             explore = self._random.random() < self.exploration_rate()
             if refused and not explore:
