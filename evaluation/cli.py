@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from evaluation.habits import HABITS
+
 if TYPE_CHECKING:
     from feedback.store import FeedbackStore
 
@@ -214,7 +216,7 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
 @click.option("--engine", default="embedded", show_default=True,
               help='The engine setting: "embedded", or a server as a JSON object.')
 @click.option("--persona", default="exact", show_default=True,
-              type=click.Choice(["exact", "no-multiline", "no-comments", "after-pause", "short"]),
+              type=click.Choice(list(HABITS)),
               help="The developer's habit: takes a right suggestion only if it fits it "
                    "(no-multiline, no-comments (or strings), after-pause (1 s or more), "
                    "short (20 chars or fewer)).")

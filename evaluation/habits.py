@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from completion.syntax import in_comment_or_string
-
 PAUSE_S = 1.0  # "after-pause": at least this long without a key before the request
 SHORT_CHARS = 20  # "short": suggestions of at most this many characters
 
@@ -31,7 +29,10 @@ def single_line(suggestion: str, before: str, language: str, pause_s: float) -> 
 
 def outside_comments(suggestion: str, before: str, language: str, pause_s: float) -> bool:
     # Any comment or string counts, docstrings included (a docstring is a string
-    # statement), judged as the server's predictor features judge the cursor.
+    # statement), judged as the server's predictor features judge the cursor. Imported
+    # here: `tactful` reads the persona names at start, and needs no parser for that.
+    from completion.syntax import in_comment_or_string
+
     line = before[before.rfind("\n") + 1 :]
     in_comment, in_string = in_comment_or_string(before, line, language)
     return not (in_comment or in_string)

@@ -306,12 +306,7 @@ class FeedbackStore:
         taken means accepted in whole or in part. A row without features teaches the
         predictor nothing (earlier builds overwrote the rows of typed-through and cached
         answers with none)."""
-        where, params = _filters(since=since_time)
-        rows = self._reader.execute(
-            f"SELECT features, outcome, time FROM {TABLE} WHERE shown = 1 AND outcome IS NOT "
-            f"NULL AND features IS NOT NULL AND features != '{{}}'{where} ORDER BY time",
-            params)
-        return [(json.loads(features), outcome in TAKEN, t) for features, outcome, t in rows]
+        return self._examples("shown = 1 AND outcome IS NOT NULL", since_time)
 
     def call_examples(
         self, since_time: float | None = None
@@ -321,12 +316,17 @@ class FeedbackStore:
         cost only if the user took what it made; one that came back empty, was hidden by
         gate 2 or was turned down was wasted. Shown suggestions still undecided are left
         out: their fate is unknown."""
+        return self._examples("gate1 = 'generated' AND COALESCE(gate1_reason, '') != 'manual' "
+                              "AND (shown = 0 OR outcome IS NOT NULL)", since_time)
+
+    def _examples(
+        self, condition: str, since_time: float | None
+    ) -> list[tuple[dict[str, float], bool, float]]:
+        """(features, taken, time) of the rows that meet `condition` (SQL), oldest first."""
         where, params = _filters(since=since_time)
         rows = self._reader.execute(
-            f"SELECT features, outcome, time FROM {TABLE} WHERE gate1 = 'generated' AND "
-            f"COALESCE(gate1_reason, '') != 'manual' AND (shown = 0 OR outcome IS NOT NULL) "
-            f"AND features IS NOT NULL AND features != '{{}}'{where} ORDER BY time",
-            params)
+            f"SELECT features, outcome, time FROM {TABLE} WHERE {condition} AND features IS "
+            f"NOT NULL AND features != '{{}}'{where} ORDER BY time", params)
         return [(json.loads(features), outcome in TAKEN, t) for features, outcome, t in rows]
 
     def columns(self) -> list[tuple[str, str]]:

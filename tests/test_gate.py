@@ -504,7 +504,7 @@ def test_the_fit_runs_at_the_lowest_priority(
     asked: list[int] = []
     monkeypatch.setattr(personal.os, "nice", asked.append)
     examples = tmp_path / "examples.json"
-    examples.write_text("[]")
+    examples.write_text('{"post": [], "pre": []}')
     assert personal.main([str(examples), str(tmp_path)]) == personal.TOO_FEW
     assert asked == [19]
 

@@ -182,7 +182,7 @@ class AcceptanceGate:
         if s.exploration <= 0:
             return 0.0
         grown = s.exploration * (1 + self.quiet / max(s.quiet_step, 1))
-        return min(max(grown, s.exploration), max(s.max_exploration, s.exploration))
+        return min(grown, max(s.max_exploration, s.exploration))
 
     def _let_through(self, decision: Decision) -> Decision:
         with self._lock:

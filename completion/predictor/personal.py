@@ -161,8 +161,6 @@ def main(argv: list[str]) -> int:
         os.nice(19)
     examples_path, directory = Path(argv[0]), Path(argv[1])
     data = json.loads(examples_path.read_text())
-    if isinstance(data, list):  # decided suggestions alone: both stages learn from them
-        data = {"post": data, "pre": data}
     examples, calls = ([(f, bool(y)) for f, y in data[key]] for key in ("post", "pre"))
     return 0 if fit_and_save(examples, directory, calls=calls) else TOO_FEW
 
