@@ -203,6 +203,9 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--files", default=4, show_default=True, help="How many held-out regions.")
 @click.option("--cps", default=10.0, show_default=True, help="Typing speed, characters/s.")
+@click.option("--think-s", type=click.FloatRange(min=0), default=None,
+              help="Seconds the developer pauses to think before a line's first key "
+                   "[default: 4 key intervals, 0.4 s at 10 chars/s].")
 @click.option("--naive", is_flag=True,
               help="No KV-cache reuse, gate, debounce, pre-warming or speculation.")
 @click.option("--gate/--no-gate", default=True, show_default=True,
@@ -225,13 +228,17 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
                    "feedback log (set k uses seed SEED+k-1); --json adds every set's "
                    "figures as `sets`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gate: bool,
-                 debounce: bool, settings: tuple[str, ...], seed: int, model: str | None,
-                 engine: str, persona: str, sessions: int, as_json: bool) -> None:
+def bench_replay(corpus: str, out: str, files: int, cps: float, think_s: float | None,
+                 naive: bool, gate: bool, debounce: bool, settings: tuple[str, ...], seed: int,
+                 model: str | None, engine: str, persona: str, sessions: int,
+                 as_json: bool) -> None:
     """A simulated developer types held-out code through the real server."""
     _setup_logging("warning")
     from evaluation.corpus import load_corpus
     from evaluation.replay import format_table, replay_packages
+    from evaluation.typist import Pacing
+
+    pacing = None if think_s is None else Pacing(cps=cps, newline_pause=think_s * cps)
 
     options: dict[str, object] = {} if debounce else {"debounceMs": 0}
     if engine != "embedded":
@@ -246,7 +253,7 @@ def bench_replay(corpus: str, out: str, files: int, cps: float, naive: bool, gat
     summary = replay_packages(load_corpus(Path(corpus)), Path(out), files=files, cps=cps,
                               naive=naive, seed=seed, model=model, gate=gate,
                               server_options=options, corpus=corpus, persona=persona,
-                              sessions=sessions)
+                              sessions=sessions, pacing=pacing)
     _emit(summary, format_table(summary), as_json)
 
 

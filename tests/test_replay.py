@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from click.testing import CliRunner
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
+import evaluation.replay
 from completion import metrics
 from context.positions import offset_at
 from evaluation.corpus import Package
@@ -46,6 +48,7 @@ from evaluation.typist import (
     next_keystroke,
     schedule,
 )
+from lsp.cli import main
 
 
 def _module(name: str) -> Path:
@@ -166,6 +169,31 @@ def test_schedule_pauses_at_line_starts_and_after_punctuation() -> None:
     # x: a line's first key; " " and "=": plain; " " after "=", "a" after "(" and Enter
     # after ",": punctuation; "b" starts a line (after the auto-indent).
     assert sum(k.delay_s for k in keys) == pytest.approx(sum(delays))
+
+
+def test_think_s_sets_the_pause_before_a_lines_first_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 10 chars/s the default pause before a line (0.4 s) never reaches the after-pause
+    # persona's 1 s: --think-s is how a replay gives it pauses to take suggestions after.
+    paced: list[Pacing | None] = []
+
+    def replay(*_: object, pacing: Pacing | None = None, **__: object) -> dict[str, Any]:
+        paced.append(pacing)
+        return {}
+
+    monkeypatch.setattr(evaluation.replay, "replay_packages", replay)
+    monkeypatch.setattr(evaluation.replay, "format_table", lambda _: "")
+    corpus = str(Path(__file__).parents[1] / "evaluation" / "corpora" / "dev.txt")
+    for extra in ([], ["--think-s", "1.2"]):
+        result = CliRunner().invoke(main, ["bench", "replay", "--corpus", corpus, "--out",
+                                           "unused", "--cps", "10", "--json", *extra])
+        assert result.exit_code == 0, result.output
+    default, thinking = paced
+    assert default is None
+    assert thinking is not None
+    keys = schedule("x = 1\ny = 2", thinking)
+    assert [round(k.delay_s, 3) for k in keys][:2] == [1.2, 0.1]
+    assert keys[6].text == "y" and keys[6].delay_s == pytest.approx(1.2)
 
 
 def test_keystrokes_without_auto_indent_are_characters() -> None:
