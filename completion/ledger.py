@@ -177,10 +177,15 @@ class OutcomeLedger:
         with self._lock:
             self._issued[suggestion.id] = suggestion
             while len(self._issued) > self.REMEMBERED:
-                old, _ = self._issued.popitem(last=False)
+                old, forgotten = self._issued.popitem(last=False)
                 self._outcomes.pop(old, None)
                 self._accepted_length.pop(old, None)
                 self._places.pop(old, None)
+                # Still open in a document the user left long ago: too old to decide, and
+                # the next request there must not fail on an outcome it can't record.
+                open_ = self._open.get(forgotten.document_id)
+                if open_ is not None and open_.suggestion.id == old:
+                    del self._open[forgotten.document_id]
 
 
 def place(prefix: str) -> str:

@@ -234,6 +234,22 @@ def test_the_next_request_rejects_the_open_suggestion_when_typed_away() -> None:
     assert e.memory.was_rejected("file:///a.py", PLACE, "result += v")
 
 
+def test_a_suggestion_forgotten_while_the_user_worked_elsewhere_fails_no_request() -> None:
+    # Its document's next request used to look up its outcome, and answer the editor with
+    # an internal error (UnknownSuggestionError) instead of a completion.
+    e = engine(ScriptedBackend("result += v", "pass"), None)
+    e.ledger.REMEMBERED = 3
+    seen: list[str] = []
+    e.listeners.append(lambda s, outcome, _: seen.append(outcome))
+    e.delivered(e.complete(request()))
+    for n in range(4):  # suggestions in other files push it out of the ledger
+        text = f"x{n} = "
+        e.delivered(e.complete(CompletionRequest(text, len(text), "python", f"b{n}.py",
+                                                 document_id=f"file:///b{n}.py")))
+    back = e.complete(request(SOURCE + "rex"))  # typed away from it, back in a.py
+    assert back.reason == "shown" and seen == []
+
+
 def test_a_suggestion_no_answer_delivered_is_not_turned_down_by_typing_away() -> None:
     # A model call whose request the editor cancelled still finishes; nobody saw it.
     e = engine(ScriptedBackend("result += v", "pass"), None)
