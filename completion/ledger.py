@@ -76,9 +76,10 @@ class OutcomeLedger:
 
     def reopen(self, made: Suggestion, document_id: str, prefix: str) -> bool:
         """Open `made` again in `document_id` (a cached answer given again), unless it is
-        decided already: typed through, accepted or turned down."""
+        decided already (typed through, accepted or turned down) or forgotten: neither its
+        accept nor its turn-down could be recorded."""
         with self._lock:
-            if self._outcomes.get(made.id) is not None:
+            if self._outcomes.get(made.id) is not None or made.id not in self._issued:
                 return False
             self._open[document_id] = _Open(made, prefix)
         return True

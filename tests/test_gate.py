@@ -234,20 +234,37 @@ def test_the_next_request_rejects_the_open_suggestion_when_typed_away() -> None:
     assert e.memory.was_rejected("file:///a.py", PLACE, "result += v")
 
 
-def test_a_suggestion_forgotten_while_the_user_worked_elsewhere_fails_no_request() -> None:
-    # Its document's next request used to look up its outcome, and answer the editor with
-    # an internal error (UnknownSuggestionError) instead of a completion.
+def forgotten_in_a_py() -> tuple[CompletionEngine, list[str], str]:
+    """An engine whose suggestion shown in a.py was pushed out of the ledger by suggestions
+    in other files; the outcomes it reports, and the forgotten suggestion's id."""
     e = engine(ScriptedBackend("result += v", "pass"), None)
     e.ledger.REMEMBERED = 3
     seen: list[str] = []
     e.listeners.append(lambda s, outcome, _: seen.append(outcome))
-    e.delivered(e.complete(request()))
-    for n in range(4):  # suggestions in other files push it out of the ledger
+    first = e.complete(request())
+    e.delivered(first)
+    for n in range(4):
         text = f"x{n} = "
         e.delivered(e.complete(CompletionRequest(text, len(text), "python", f"b{n}.py",
                                                  document_id=f"file:///b{n}.py")))
+    return e, seen, first.suggestions[0].id
+
+
+def test_a_suggestion_forgotten_while_the_user_worked_elsewhere_fails_no_request() -> None:
+    # Its document's next request used to look up its outcome, and answer the editor with
+    # an internal error (UnknownSuggestionError) instead of a completion.
+    e, seen, _ = forgotten_in_a_py()
     back = e.complete(request(SOURCE + "rex"))  # typed away from it, back in a.py
     assert back.reason == "shown" and seen == []
+
+
+def test_a_forgotten_suggestion_is_not_answered_with_again_from_the_cache() -> None:
+    e, seen, forgotten = forgotten_in_a_py()
+    again = e.complete(request())  # the very place it was made
+    assert again.reason == "shown" and again.suggestions[0].id != forgotten
+    e.delivered(again)
+    assert e.complete(request(SOURCE + "rex")).reason == "shown"
+    assert seen == ["rejected"]  # the new one, typed away from
 
 
 def test_a_suggestion_no_answer_delivered_is_not_turned_down_by_typing_away() -> None:
