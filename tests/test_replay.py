@@ -173,8 +173,7 @@ def test_schedule_pauses_at_line_starts_and_after_punctuation() -> None:
 
 def test_think_s_sets_the_pause_before_a_lines_first_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # At 10 chars/s the default pause before a line (0.4 s) never reaches the after-pause
-    # persona's 1 s: --think-s is how a replay gives it pauses to take suggestions after.
+    # The pause to think before a line's first key: 4 key intervals unless --think-s says.
     paced: list[Pacing | None] = []
 
     def replay(*_: object, pacing: Pacing | None = None, **__: object) -> dict[str, Any]:
