@@ -220,9 +220,9 @@ def bench_first_build(workspace: str, file: str | None, out: str, runs: int, sec
               help='The engine setting: "embedded", or a server as a JSON object.')
 @click.option("--persona", default="exact", show_default=True,
               type=click.Choice(list(HABITS)),
-              help="The developer's habit: takes a right suggestion only if it fits it "
-                   "(no-multiline, no-comments (or strings), after-pause (1 s or more), "
-                   "short (20 chars or fewer)).")
+              help="The developer's habit (a right suggestion is taken only if it "
+                   "allows): " + "; ".join(f"{name} {described}"
+                                           for name, (_, described) in HABITS.items()) + ".")
 @click.option("--sessions", default=1, show_default=True, type=click.IntRange(min=1),
               help="Sets of --files regions typed in a row against one server and one "
                    "feedback log (set k uses seed SEED+k-1); --json adds every set's "
